@@ -1,0 +1,1 @@
+"""Data: the fixed photo split, cached training pairs (I, f(I)) and random aligned crops."""
