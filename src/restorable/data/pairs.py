@@ -1,0 +1,161 @@
+"""Training pairs (I, f(I)): computed once on all cores, cached, served as aligned random crops.
+
+    photos/*.jpg ──resize──► I ──reference(op)──► f(I) ──► cache/<op>-<hash>/<photo>.npz
+                                                            └──► PairCrops: random crop, flip, rot90
+
+The classic operators cost up to seconds per photo, so they run once per (operator, parameters,
+size) and the cache is reused by every training run and by ``eval``. The key hashes the operator's
+parameters, the resize and the photo's bytes, so a changed operator or photo is recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from restorable.data.split import load_split
+from restorable.errors import RestorableError
+from restorable.files import list_images, read_image
+from restorable.image import to_uint8
+
+SHARED_PHOTOS = Path(__file__).resolve().parents[3].parent / "shared" / "photos"
+
+
+def default_cache_dir() -> Path:
+    """``$RESTORABLE_CACHE`` or ``~/.cache/restorable``."""
+    return Path(os.environ.get("RESTORABLE_CACHE", Path.home() / ".cache" / "restorable"))
+
+
+def photo_paths(photos: str | os.PathLike | None, subset: str) -> list[Path]:
+    """The photos to use: the project's split (``subset`` train/val/all) or a user's folder.
+
+    A user's folder has no split file: ``train`` and ``all`` take every photo in it, ``val``
+    every tenth (sorted by name) so that ``eval`` on the same folder runs on a held-out part.
+    """
+    if photos is None:
+        if not SHARED_PHOTOS.is_dir():
+            raise RestorableError(
+                f"the project's photos are not at {SHARED_PHOTOS}; pass --photos DIR"
+            )
+        split = load_split()
+        names = split["train"] + split["val"] if subset == "all" else split[subset]
+        return [SHARED_PHOTOS / n for n in names]
+    folder = Path(photos)
+    if not folder.is_dir():
+        raise RestorableError(f"{folder}: not a folder of photos")
+    paths = list_images(folder)
+    if not paths:
+        raise RestorableError(f"{folder}: contains no image files")
+    if subset == "val":
+        return paths[::10]
+    return paths
+
+
+def resize_max_side(img: np.ndarray, max_side: int | None) -> np.ndarray:
+    """Lanczos downscale so the longer side is at most ``max_side`` (never upscales)."""
+    h, w = img.shape[:2]
+    if max_side is None or max(h, w) <= max_side:
+        return img
+    s = max_side / max(h, w)
+    size = (max(8, round(w * s)), max(8, round(h * s)))
+    return np.asarray(Image.fromarray(img).resize(size, Image.LANCZOS))
+
+
+def _cache_key(op: str, params: dict, max_side: int | None) -> str:
+    blob = json.dumps({"op": op, "params": params, "max_side": max_side}, sort_keys=True)
+    return f"{op}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+
+
+def _compute_one(job: tuple) -> None:
+    path, out, op, params, max_side = job
+    from restorable.operators import reference
+
+    img = resize_max_side(read_image(path), max_side)
+    target = to_uint8(reference(op, **params)(img))
+    tmp = out.with_suffix(".tmp.npz")
+    np.savez(tmp, input=img, target=target)
+    os.replace(tmp, out)
+
+
+def compute_pairs(
+    op: str,
+    paths: list[Path],
+    params: dict | None = None,
+    max_side: int | None = 640,
+    cache_dir: Path | None = None,
+    workers: int | None = None,
+) -> list[Path]:
+    """Make sure every (I, f(I)) pair is cached; returns the cache files in ``paths`` order."""
+    params = params or {}
+    folder = (cache_dir or default_cache_dir()) / "pairs" / _cache_key(op, params, max_side)
+    folder.mkdir(parents=True, exist_ok=True)
+    outs = []
+    jobs = []
+    for p in paths:
+        tag = hashlib.sha256(p.read_bytes()).hexdigest()[:8]
+        out = folder / f"{p.stem}-{tag}.npz"
+        outs.append(out)
+        if not out.exists():
+            jobs.append((p, out, op, params, max_side))
+    if jobs:
+        workers = workers or os.cpu_count() or 1
+        with ProcessPoolExecutor(workers) as pool:
+            list(tqdm(pool.map(_compute_one, jobs), total=len(jobs), desc=f"pairs {op}"))
+    return outs
+
+
+def load_pairs(files: list[Path]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(input, target) uint8 arrays from cache files."""
+    pairs = []
+    for f in files:
+        with np.load(f) as z:
+            pairs.append((z["input"], z["target"]))
+    return pairs
+
+
+class PairCrops:
+    """Aligned random crops of cached pairs with random flips and 90° rotations.
+
+    Photos are drawn with probability proportional to their area, so every pixel is about
+    equally likely to be seen. Seeded: the same seed gives the same batches.
+    """
+
+    def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]], crop: int, seed: int = 0):
+        self.pairs = [p for p in pairs if min(p[0].shape[:2]) >= crop]
+        if not self.pairs:
+            raise RestorableError(f"no photo is at least {crop} px on its shorter side")
+        self.crop = crop
+        areas = np.array([p[0].shape[0] * p[0].shape[1] for p in self.pairs], dtype=np.float64)
+        self.weights = areas / areas.sum()
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """(inputs, targets), each uint8 (size, crop, crop, 3)."""
+        c = self.crop
+        xs, ys = [], []
+        for i in self.rng.choice(len(self.pairs), size=size, p=self.weights):
+            x, y = self.pairs[i]
+            top = self.rng.integers(0, x.shape[0] - c + 1)
+            left = self.rng.integers(0, x.shape[1] - c + 1)
+            x, y = x[top : top + c, left : left + c], y[top : top + c, left : left + c]
+            k = int(self.rng.integers(4))
+            flip = bool(self.rng.integers(2))
+            x, y = np.rot90(x, k), np.rot90(y, k)
+            if flip:
+                x, y = x[:, ::-1], y[:, ::-1]
+            xs.append(x)
+            ys.append(y)
+        return np.stack(xs), np.stack(ys)
+
+    def state(self) -> dict:
+        return self.rng.bit_generator.state
+
+    def set_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state

@@ -1,0 +1,159 @@
+"""The one loader of restorable models, and the model users hold.
+
+    m = restorable.load("l0")
+    edited = m.apply(photo)        # uint8 HxWx3 that looks like L0 smoothing
+    original = m.restore(edited)   # uint8 HxWx3, the photo back
+
+A model on disk is ``<op>.safetensors`` (weights) plus ``<op>.json`` (architecture, operator,
+parameters, version, training facts). The package's ``weights/`` folder holds the shipped ones.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from restorable.errors import RestorableError
+from restorable.image import as_float_image, to_uint8
+from restorable.network.model import MULTIPLE, NetConfig, QuasiInvertibleNet
+
+WEIGHTS_DIR = Path(__file__).with_name("weights")
+
+# Pixels of context one output pixel depends on, per side (measured by
+# tests/test_network.py::test_receptive_field_is_bounded); tiles overlap by this much.
+RECEPTIVE_FIELD = 160
+
+
+@dataclass
+class ModelCard:
+    """The JSON beside a model's weights."""
+
+    op: str
+    version: str
+    net: dict
+    params: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+
+
+def _pad(x: np.ndarray, multiple: int) -> tuple[np.ndarray, int, int]:
+    h, w = x.shape[:2]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        mode = "reflect" if min(h, w) > max(ph, pw) else "edge"
+        x = np.pad(x, ((0, ph), (0, pw), (0, 0)), mode=mode)
+    return x, h, w
+
+
+class RestorableModel:
+    """A trained f̂ with ``apply`` and ``restore`` on whole photos of any size."""
+
+    multiple = MULTIPLE
+    receptive_field = RECEPTIVE_FIELD
+
+    def __init__(self, net: QuasiInvertibleNet, card: ModelCard, device: str = "cpu"):
+        self.net = net.eval().to(device)
+        self.card = card
+        self.device = device
+
+    @property
+    def op(self) -> str:
+        return self.card.op
+
+    @property
+    def version(self) -> str:
+        return self.card.version
+
+    def _to_tensor(self, x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None].to(self.device)
+
+    @staticmethod
+    def _to_numpy(t: torch.Tensor) -> np.ndarray:
+        return t[0].permute(1, 2, 0).float().cpu().numpy()
+
+    def reference_guide(self, x: np.ndarray) -> np.ndarray | None:
+        """The classic operator's output, which a guided model's ψ reads (None otherwise)."""
+        if not self.net.cfg.guided:
+            return None
+        from restorable.operators import reference
+
+        return reference(self.op, **self.card.params)(x)
+
+    @torch.no_grad()
+    def apply_float(self, x: np.ndarray, guide: np.ndarray | None = None) -> np.ndarray:
+        """float32 HxWx3 -> f̂(x) float32 HxWx3 (unclipped, unrounded), any size."""
+        xp, h, w = _pad(x, self.multiple)
+        g = None if guide is None else self._to_tensor(_pad(guide, self.multiple)[0])
+        out, _ = self.net(self._to_tensor(xp), g)
+        return self._to_numpy(out)[:h, :w]
+
+    @torch.no_grad()
+    def restore_float(self, y: np.ndarray) -> np.ndarray:
+        """float32 HxWx3 stored image -> restored float32 HxWx3 (Δ = 0), any size."""
+        yp, h, w = _pad(y, self.multiple)
+        return self._to_numpy(self.net.inverse(self._to_tensor(yp)))[:h, :w]
+
+    def apply(self, img: np.ndarray, tile: int | None = None) -> np.ndarray:
+        """The edited photo as uint8 HxWx3; ``tile`` (px) bounds memory on large photos."""
+        x = as_float_image(img)
+        guide = self.reference_guide(x)
+        if tile is None or max(x.shape[:2]) <= tile:
+            return to_uint8(self.apply_float(x, guide))
+        from restorable.tiling import run_tiled
+
+        if guide is not None:
+            stacked = np.concatenate([x, guide], axis=2)
+            fn = lambda t: self.apply_float(t[..., :3], t[..., 3:])  # noqa: E731
+            return to_uint8(run_tiled(fn, stacked, tile, self.receptive_field, self.multiple))
+        return to_uint8(run_tiled(self.apply_float, x, tile, self.receptive_field, self.multiple))
+
+    def restore(self, img: np.ndarray, tile: int | None = None) -> np.ndarray:
+        """The original photo recovered from an edited uint8 (or float) image."""
+        y = as_float_image(img)
+        if tile is None or max(y.shape[:2]) <= tile:
+            return to_uint8(self.restore_float(y))
+        from restorable.tiling import run_tiled
+
+        return to_uint8(run_tiled(self.restore_float, y, tile, self.receptive_field, self.multiple))
+
+
+def save_model(net: QuasiInvertibleNet, card: ModelCard, folder: Path) -> Path:
+    """Write ``<op>.safetensors`` and ``<op>.json`` into ``folder`` (temp + rename)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().float().cpu().contiguous() for k, v in net.state_dict().items()}
+    path = folder / f"{card.op}.safetensors"
+    tmp = path.with_suffix(".tmp")
+    save_file(state, str(tmp), metadata={"op": card.op, "version": card.version})
+    tmp.replace(path)
+    meta = folder / f"{card.op}.json"
+    meta.with_suffix(".tmp").write_text(json.dumps(card.__dict__, indent=1) + "\n")
+    meta.with_suffix(".tmp").replace(meta)
+    return path
+
+
+def available_models(folder: Path = WEIGHTS_DIR) -> list[str]:
+    """Operators with a model in ``folder``."""
+    return sorted(
+        p.stem
+        for p in Path(folder).glob("*.json")
+        if p.with_suffix(".safetensors").exists() and not p.stem.startswith("style_")
+    )
+
+
+def load(op: str, weights_dir: str | Path | None = None, device: str = "cpu") -> RestorableModel:
+    """The restorable model for ``op`` (shipped, or from ``weights_dir``)."""
+    folder = Path(weights_dir) if weights_dir else WEIGHTS_DIR
+    card_path, weights = folder / f"{op}.json", folder / f"{op}.safetensors"
+    if not card_path.exists() or not weights.exists():
+        have = " ".join(available_models(folder)) or "none"
+        raise RestorableError(f"no restorable model for {op!r} in {folder} (models there: {have})")
+    card = ModelCard(**json.loads(card_path.read_text()))
+    net = QuasiInvertibleNet(NetConfig(**card.net))
+    net.load_state_dict(load_file(str(weights)))
+    return RestorableModel(net, card, device)

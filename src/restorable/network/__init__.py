@@ -1,0 +1,1 @@
+"""The quasi-invertible network: invertible blocks, the encoder-decoder ψ, and the storage model µ."""

@@ -1,0 +1,86 @@
+"""The quasi-invertible network f̂ (Ouyang et al., AAAI 2022).
+
+            ┌─ Haar → (mix → coupling) × k ─┐ I_φ
+   I ──────►┤                               ├──► H ──► Haar⁻¹ ─► f̂(I)     (apply)
+            └──── Haar → ψ (enc-dec) ───────┘ I_ψ          └───► Δ (→ 0)
+   Î = Haar⁻¹ φ⁻¹( first half of H⁻¹( Haar µ(f̂(I)) , Δ = 0 ) )            (restore)
+
+Everything runs in the Haar domain (12 channels at half resolution): the couplings get channels
+to split and the input sides must be multiples of 8 (Haar ×2, ψ's two strides ×4). φ and H are
+exactly invertible; ψ is not, and is simply dropped on restore. With Δ as computed, the inverse
+returns I to float precision; with Δ = 0 it returns an estimate, trained by the restoration loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from restorable.network.invertible import (
+    AffineCoupling,
+    HaarDownsample,
+    InvertibleMix,
+    InvertibleSequence,
+)
+from restorable.network.psi import EncoderDecoder
+
+MULTIPLE = 8  # input sides must be divisible by this (pad and crop back)
+
+
+@dataclass
+class NetConfig:
+    """Architecture switches; ``use_psi=False`` and ``blocks=4`` are the paper's ablations."""
+
+    blocks: int = 8  # k, invertible couplings in φ
+    width: int = 32  # width of each coupling's sub-network
+    psi_width: int = 32
+    use_psi: bool = True
+    guided: bool = False  # ψ also sees the reference output f(I) (apply needs the operator)
+    clamp: float = 1.0  # soft clamp of φ's log-scales
+    h_clamp: float = 2.0  # H does the smoothing and pushes its scales harder (calibration)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class QuasiInvertibleNet(nn.Module):
+    """f̂: ``forward(I) -> (f̂(I), Δ)`` and ``inverse(y, Δ=None) -> I``."""
+
+    def __init__(self, cfg: NetConfig | None = None):
+        super().__init__()
+        self.cfg = cfg = cfg or NetConfig()
+        self.haar = HaarDownsample()
+        blocks: list[nn.Module] = []
+        for _ in range(cfg.blocks):
+            blocks += [InvertibleMix(12), AffineCoupling(6, 6, cfg.width, cfg.clamp)]
+        self.phi = InvertibleSequence(blocks)
+        self.psi = (
+            EncoderDecoder(24 if cfg.guided else 12, 12, cfg.psi_width) if cfg.use_psi else None
+        )
+        self.fuse = AffineCoupling(12, 12, cfg.width, cfg.h_clamp, shift_skip=True)
+
+    def forward(
+        self, img: torch.Tensor, guide: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B,3,H,W) in [0,1] -> (f̂(I) (B,3,H,W), Δ (B,12,H/2,W/2))."""
+        z = self.haar(img)
+        i_phi = self.phi(z)
+        if self.psi is None:
+            i_psi = torch.zeros_like(z)
+        elif self.cfg.guided:
+            if guide is None:
+                raise ValueError("this model is guided: pass the reference output as guide")
+            i_psi = self.psi(torch.cat([z, self.haar(guide)], dim=1))
+        else:
+            i_psi = self.psi(z)
+        y = self.fuse(torch.cat([i_phi, i_psi], dim=1))
+        return self.haar(y[:, :12], rev=True), y[:, 12:]
+
+    def inverse(self, out: torch.Tensor, delta: torch.Tensor | None = None) -> torch.Tensor:
+        """Restore I from the (stored) output; Δ = 0 when not given, as on restore."""
+        y1 = self.haar(out)
+        y2 = torch.zeros_like(y1) if delta is None else delta
+        x = self.fuse(torch.cat([y1, y2], dim=1), rev=True)
+        return self.haar(self.phi(x[:, :12], rev=True), rev=True)

@@ -1,0 +1,57 @@
+"""ψ: the non-invertible encoder-decoder that gives the network its approximation capacity.
+
+    Haar(I) ─► conv ─► ↓2 ─► ↓2 ─► dilated res blocks ─► ↑2 (+skip) ─► ↑2 (+skip) ─► conv ─► I_ψ
+
+It works in the Haar domain (half resolution, 12 channels), like φ, so its output adds directly
+to φ's in the fusion block H. Two stride-2 levels and dilated convolutions give a receptive field
+of well over 100 input pixels at little cost, which edge-aware smoothing and multi-scale tone
+operators need (Chen, Xu & Koltun 2017 use dilations for the same reason). Its last layer gets a
+small non-zero initialisation: zero on both ψ and H starves ψ of gradient (calibration).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _conv(c_in: int, c_out: int, stride: int = 1, dilation: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(c_in, c_out, 3, stride=stride, padding=dilation, dilation=dilation)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, width: int, dilation: int):
+        super().__init__()
+        self.conv1 = _conv(width, width, dilation=dilation)
+        self.conv2 = _conv(width, width, dilation=dilation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.leaky_relu(self.conv1(x), 0.2))
+
+
+class EncoderDecoder(nn.Module):
+    """ψ. ``c_in`` is 12 (Haar of I) or 24 when the reference output guides it."""
+
+    def __init__(self, c_in: int = 12, c_out: int = 12, width: int = 32, dilations=(1, 2, 4, 8)):
+        super().__init__()
+        w = width
+        self.inc = _conv(c_in, w)
+        self.down1 = _conv(w, 2 * w, stride=2)
+        self.down2 = _conv(2 * w, 2 * w, stride=2)
+        self.body = nn.Sequential(*[ResBlock(2 * w, d) for d in dilations])
+        self.up2 = _conv(2 * w, 2 * w)
+        self.up1 = _conv(2 * w, w)
+        self.out = _conv(w, c_out)
+        nn.init.normal_(self.out.weight, std=1e-3)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        act = lambda t: F.leaky_relu(t, 0.2)  # noqa: E731
+        e0 = act(self.inc(x))
+        e1 = act(self.down1(e0))
+        e2 = act(self.down2(e1))
+        d2 = self.body(e2)
+        d1 = act(self.up2(F.interpolate(d2, size=e1.shape[-2:], mode="bilinear")) + e1)
+        d0 = act(self.up1(F.interpolate(d1, size=e0.shape[-2:], mode="bilinear")) + e0)
+        return self.out(d0)

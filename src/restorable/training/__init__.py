@@ -1,0 +1,1 @@
+"""Training: the restorable models (``train``) and the style networks (``style``)."""

@@ -1,0 +1,41 @@
+"""The training objective of Ouyang et al. (2022), Eq. 5.
+
+    L = λa‖f̂(I) − f(I)‖² + λr‖Î − I‖² + λΔ‖Δ‖²  (+ λadv·L_adv for Type III, not yet)
+
+Î is restored from the *stored* output µ(f̂(I)) with Δ = 0, exactly as ``restore`` will run, so
+the network learns to survive rounding and JPEG. Mean squared errors (not sums) keep the weights
+independent of crop size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class LossWeights:
+    approx: float = 4.0
+    restore: float = 1.0
+    delta: float = 0.1
+    adversarial: float = 0.0  # room for Type III operators; not implemented yet
+
+
+def total_loss(
+    out: torch.Tensor,
+    target: torch.Tensor,
+    restored: torch.Tensor | None,
+    original: torch.Tensor,
+    delta: torch.Tensor,
+    w: LossWeights,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Weighted sum and its parts (as floats, for logging)."""
+    parts = {
+        "approx": torch.mean((out - target) ** 2),
+        "delta": torch.mean(delta**2),
+    }
+    if restored is not None:
+        parts["restore"] = torch.mean((restored - original) ** 2)
+    loss = sum(getattr(w, k) * v for k, v in parts.items())
+    return loss, {k: float(v.detach()) for k, v in parts.items()}

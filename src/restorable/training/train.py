@@ -1,0 +1,229 @@
+"""Training a restorable model for one operator.
+
+    cached pairs ─► crops (I, f(I)) ─► f̂ ─► (f̂(I), Δ) ─► µ (round / JPEG, straight-through)
+                                                          └─► inverse with Δ = 0 ─► Î
+    loss = λa‖f̂(I) − f(I)‖² + λr‖Î − I‖² + λΔ‖Δ‖²
+
+Seeded, logged (JSON lines), checkpointed every few minutes and resumable (``resume=True``).
+On CUDA it uses bf16 autocast for the non-invertible ψ and TF32; under ``torchrun`` with several
+processes it trains with DistributedDataParallel (each rank its own crop stream).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from restorable.data.pairs import PairCrops, compute_pairs, load_pairs, photo_paths
+from restorable.models import ModelCard, save_model
+from restorable.network.model import NetConfig, QuasiInvertibleNet
+from restorable.network.storage import jpeg, quantize
+from restorable.training.losses import LossWeights, total_loss
+
+
+@dataclass
+class TrainConfig:
+    op: str
+    params: dict = field(default_factory=dict)  # operator parameters (paper defaults if empty)
+    photos: str | None = None  # a folder of the user's photos; None: the project's split
+    steps: int = 20000
+    batch: int = 8
+    crop: int = 128
+    lr: float = 1e-3
+    warmup: int = 200
+    grad_clip: float = 5.0
+    max_side: int = 640  # training photos are downscaled to this longer side
+    loss: LossWeights = field(default_factory=LossWeights)
+    net: NetConfig = field(default_factory=NetConfig)
+    jpeg: bool = False  # compression-aware training (JPEG on half of the batches)
+    jpeg_qualities: tuple[int, int] = (70, 95)
+    seed: int = 0
+    device: str = "cpu"
+    threads: int | None = None
+    val_every: int = 250
+    ckpt_minutes: float = 3.0
+    run_dir: str = "runs/{op}"
+    version: str = "{op}-v1"
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        d["loss"] = LossWeights(**d.get("loss", {}))
+        d["net"] = NetConfig(**d.get("net", {}))
+        if "jpeg_qualities" in d:
+            d["jpeg_qualities"] = tuple(d["jpeg_qualities"])
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _to_tensor(batch: np.ndarray, device: str) -> torch.Tensor:
+    return torch.from_numpy(batch).to(device).permute(0, 3, 1, 2).float().div_(255)
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR of 8-bit images held as floats in [0,1]."""
+    mse = torch.mean((torch.round(a.clamp(0, 1) * 255) - torch.round(b.clamp(0, 1) * 255)) ** 2)
+    return float(10 * torch.log10(255**2 / mse.clamp_min(1e-10)))
+
+
+def _val_crops(cfg: TrainConfig, n: int = 8, size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed centre crops of the first ``n`` validation photos, for progress figures."""
+    files = compute_pairs(cfg.op, photo_paths(cfg.photos, "val")[:n], cfg.params, cfg.max_side)
+    xs, ys = [], []
+    for x, y in load_pairs(files):
+        s = min(size, x.shape[0] // 8 * 8, x.shape[1] // 8 * 8)
+        t, l = (x.shape[0] - s) // 2, (x.shape[1] - s) // 2
+        if s == size:
+            xs.append(x[t : t + s, l : l + s])
+            ys.append(y[t : t + s, l : l + s])
+    return np.stack(xs), np.stack(ys)
+
+
+@torch.no_grad()
+def validate(net, cfg: TrainConfig, vx: torch.Tensor, vy: torch.Tensor) -> dict[str, float]:
+    net.eval()
+    guide = vy if cfg.net.guided else None
+    out, _ = net(vx, guide)
+    stored = quantize(out)
+    restored = net.inverse(stored)
+    net.train()
+    return {"val_approx_psnr": _psnr(stored, vy), "val_restore_psnr": _psnr(restored, vx)}
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
+    """Train, checkpointing to ``run_dir``; returns the folder holding the final model."""
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank = 0
+    if distributed:
+        dist.init_process_group("nccl" if cfg.device == "cuda" else "gloo")
+        rank = dist.get_rank()
+        if cfg.device == "cuda":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    device = f"cuda:{torch.cuda.current_device()}" if cfg.device == "cuda" else "cpu"
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if cfg.device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    torch.manual_seed(cfg.seed)
+    run = Path(cfg.run_dir.format(op=cfg.op))
+    run.mkdir(parents=True, exist_ok=True)
+    version = cfg.version.format(op=cfg.op)
+
+    files = compute_pairs(cfg.op, photo_paths(cfg.photos, "train"), cfg.params, cfg.max_side)
+    crops = PairCrops(load_pairs(files), cfg.crop, seed=cfg.seed + 1000 * rank)
+    vx, vy = (_to_tensor(a, device) for a in _val_crops(cfg))
+
+    net = QuasiInvertibleNet(cfg.net).to(device)
+    model = torch.nn.parallel.DistributedDataParallel(net) if distributed else net
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=1e-5)
+
+    def lr_at(step: int) -> float:
+        if step < cfg.warmup:
+            return cfg.lr * (step + 1) / cfg.warmup
+        p = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+        return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, p))))
+
+    step, best = 0, None
+    ckpt = run / "checkpoint.pt"
+    if resume and ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        crops.set_state(state["crops_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        step, best = state["step"], state.get("best")
+    rng = np.random.default_rng(cfg.seed + 7 + step)
+    (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1) + "\n")
+    log = open(run / "log.jsonl", "a")
+    started, last_ckpt = time.time(), time.time()
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank != 0, desc=cfg.op)
+
+    def save(final: bool = False) -> None:
+        torch.save(
+            {
+                "net": net.state_dict(),
+                "opt": opt.state_dict(),
+                "crops_rng": crops.state(),
+                "torch_rng": torch.get_rng_state(),
+                "step": step,
+                "best": best,
+            },
+            run / "checkpoint.tmp",
+        )
+        (run / "checkpoint.tmp").replace(ckpt)
+        metrics = validate(net, cfg, vx, vy)
+        card = ModelCard(
+            op=cfg.op,
+            version=version,
+            net=cfg.net.to_dict(),
+            params=cfg.params,
+            training={
+                "steps": step,
+                "batch": cfg.batch,
+                "crop": cfg.crop,
+                "jpeg": cfg.jpeg,
+                "loss": asdict(cfg.loss),
+                "device": device,
+                "photos": cfg.photos or "shared/photos (split.json train)",
+                "final": final,
+            },
+            metrics=metrics,
+        )
+        save_model(net, card, run)
+
+    net.train()
+    while step < cfg.steps:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        xb, yb = crops.batch(cfg.batch)
+        x, y = _to_tensor(xb, device), _to_tensor(yb, device)
+        with torch.autocast("cuda", torch.bfloat16, enabled=cfg.device == "cuda"):
+            out, delta = model(x, y if cfg.net.guided else None)
+        out, delta = out.float(), delta.float()
+        use_jpeg = cfg.jpeg and step % 2 == 1
+        if use_jpeg:
+            q = rng.integers(cfg.jpeg_qualities[0], cfg.jpeg_qualities[1] + 1, size=len(x))
+            stored = jpeg(out, q)
+        else:
+            stored = quantize(out)
+        restored = net.inverse(stored) if cfg.loss.restore > 0 else None
+        loss, parts = total_loss(out, y, restored, x, delta, cfg.loss)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip))
+        if not math.isfinite(gnorm):
+            raise RuntimeError(f"non-finite gradient at step {step}; lower --lr and --resume")
+        opt.step()
+        step += 1
+        bar.update(1)
+        if rank == 0 and (step % 50 == 0 or step == cfg.steps):
+            rec = {"step": step, "loss": float(loss), "gnorm": gnorm, "lr": lr_at(step), **parts}
+            rec["elapsed_s"] = round(time.time() - started, 1)
+            if step % cfg.val_every == 0 or step == cfg.steps:
+                rec.update(validate(net, cfg, vx, vy))
+                bar.set_postfix(
+                    approx=f"{rec['val_approx_psnr']:.2f}", restore=f"{rec['val_restore_psnr']:.2f}"
+                )
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+        if rank == 0 and time.time() - last_ckpt > cfg.ckpt_minutes * 60:
+            save()
+            last_ckpt = time.time()
+    if rank == 0:
+        save(final=True)
+    bar.close()
+    if distributed:
+        dist.destroy_process_group()
+    return run
