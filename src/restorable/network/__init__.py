@@ -1,1 +1,1 @@
-"""The quasi-invertible network: invertible blocks, the encoder-decoder ψ, and the storage model µ."""
+"""The quasi-invertible network: invertible blocks, encoder-decoder ψ, storage model µ."""

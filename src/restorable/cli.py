@@ -1,0 +1,320 @@
+"""The ``restorable`` command line: list | reference | apply | restore | train | eval | compare.
+
+Every command prints one-line errors (``error: ...``) for bad input and never a traceback;
+folders are processed with a progress bar and a summary, and outputs are written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from restorable.errors import RestorableError
+
+SAMPLES = Path(__file__).with_name("samples")
+
+
+def _param(text: str) -> tuple[str, object]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from restorable.models import available_models
+    from restorable.operators import get_operator, operator_ids
+
+    models = set(available_models())
+    print(f"{'id':9} {'type':5} {'model':6} {'title':44} defaults")
+    for op in operator_ids():
+        info = get_operator(op)
+        defaults = ", ".join(f"{k}={v}" for k, v in info.defaults.items()) or "-"
+        model = "yes" if op in models else "-"
+        print(f"{op:9} {info.kind:5} {model:6} {info.title:44} {defaults}")
+        if args.verbose:
+            print(f"{'':22}{info.citation}")
+    return 0
+
+
+def cmd_reference(args: argparse.Namespace) -> int:
+    from restorable.batch import process_paths
+    from restorable.files import read_image, write_image
+    from restorable.image import to_uint8
+    from restorable.operators import reference
+
+    fn = reference(args.op, **dict(args.param or []))
+
+    def run(src: Path, dst: Path) -> None:
+        write_image(dst, to_uint8(fn(read_image(src))), quality=args.quality, force=args.force)
+
+    suffix = ".jpg" if args.quality else ".png"
+    return process_paths(
+        args.inputs, args.output, run, force=args.force, suffix=suffix, desc=f"reference {args.op}"
+    )
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from restorable.batch import process_paths
+    from restorable.files import content_hash, read_image, write_image
+    from restorable.models import load
+
+    model = load(args.op, args.weights)
+
+    def run(src: Path, dst: Path) -> None:
+        out = model.apply(read_image(src), tile=args.tile)
+        meta = {"op": model.op, "model": model.version, "sha": content_hash(out)}
+        quality = args.quality if dst.suffix.lower() in (".jpg", ".jpeg") else None
+        write_image(dst, out, quality=quality, meta=meta, force=args.force)
+
+    suffix = ".jpg" if args.quality else ".png"
+    return process_paths(
+        args.inputs, args.output, run, force=args.force, suffix=suffix, desc=f"apply {args.op}"
+    )
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from restorable.batch import process_paths
+    from restorable.files import read_image, read_meta, write_image
+    from restorable.models import load
+
+    cache: dict[str, object] = {}
+
+    def run(src: Path, dst: Path) -> None:
+        op = args.op
+        if op is None:
+            meta = read_meta(src)
+            if not meta or "op" not in meta:
+                raise RestorableError(
+                    f"{src}: holds no record of a restorable edit (was it made by "
+                    "'restorable apply'?); pass --op to say which operator made it"
+                )
+            op = meta["op"]
+        if op not in cache:
+            cache[op] = load(op, args.weights)
+        restored = cache[op].restore(read_image(src), tile=args.tile)
+        write_image(dst, restored, force=args.force)
+
+    return process_paths(
+        args.inputs, args.output, run, force=args.force, suffix=".png", desc="restore"
+    )
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from restorable.evaluation.compare import compare
+
+    compare(args.original, args.edited, args.restored, args.output, force=args.force)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from restorable.models import WEIGHTS_DIR
+    from restorable.training.train import TrainConfig, train
+
+    base: dict = {"op": args.op}
+    if args.config:
+        base.update(json.loads(Path(args.config).read_text()))
+        base["op"] = args.op
+    cfg = TrainConfig.from_dict(base)
+    for name in ("photos", "steps", "batch", "crop", "lr", "seed", "threads", "device"):
+        value = getattr(args, name)
+        if value is not None:
+            setattr(cfg, name, value)
+    if args.param:
+        cfg.params = dict(args.param)
+    if args.jpeg:
+        cfg.jpeg = True
+    if args.blocks:
+        cfg.net.blocks = args.blocks
+    if args.no_psi:
+        cfg.net.use_psi = False
+    if args.guided:
+        cfg.net.guided = True
+    if args.no_restore_loss:
+        cfg.loss.restore = 0.0
+    if args.run_dir:
+        cfg.run_dir = args.run_dir
+    run = train(cfg, resume=args.resume)
+    print(f"model written to {run}/{cfg.op}.safetensors")
+    if args.install:
+        import shutil
+
+        for ext in (".safetensors", ".json"):
+            shutil.copy(run / f"{cfg.op}{ext}", WEIGHTS_DIR / f"{cfg.op}{ext}")
+        print(f"installed into {WEIGHTS_DIR}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from restorable.evaluation.evaluate import format_report, run_eval
+
+    result = run_eval(args.op, args.photos, args.jpeg, args.json, args.weights, args.limit)
+    print(format_report(result))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """apply → restore → compare for every shipped model on the bundled samples."""
+    from restorable.evaluation.compare import compare_sheet
+    from restorable.evaluation.metrics import psnr
+    from restorable.files import list_images, read_image, write_image
+    from restorable.models import available_models, load
+
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    samples = list_images(SAMPLES)
+    for op in args.op or available_models():
+        model = load(op)
+        for src in samples:
+            img = read_image(src)
+            edited_path = out / f"{src.stem}.{op}.png"
+            edited = model.apply(img)
+            write_image(edited_path, edited, force=True, meta={"op": op, "model": model.version})
+            restored = model.restore(read_image(edited_path))
+            write_image(out / f"{src.stem}.{op}.restored.png", restored, force=True)
+            sheet = out / f"{src.stem}.{op}.sheet.png"
+            compare_sheet(img, edited, restored, sheet, title=f"{op}: {src.name}")
+            print(f"{op:8} {src.name:52} restore PSNR {psnr(img, restored):6.2f} dB  -> {sheet}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="restorable",
+        description="Restorable image operators: edits whose 8-bit output hides the original.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("list", help="list the operators (type, model, defaults)")
+    s.add_argument("-v", "--verbose", action="store_true", help="also print citations")
+    s.set_defaults(fn=cmd_list)
+
+    def io_args(s: argparse.ArgumentParser) -> None:
+        s.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders")
+        s.add_argument(
+            "-o",
+            "--output",
+            required=True,
+            help="output file (one input) or folder (several inputs or a folder)",
+        )
+        s.add_argument("--force", action="store_true", help="overwrite existing outputs")
+
+    s = sub.add_parser("reference", help="run a classic operator (the ground truth)")
+    s.add_argument("--op", required=True, help="operator id (see 'restorable list')")
+    s.add_argument(
+        "--param",
+        type=_param,
+        action="append",
+        metavar="NAME=VALUE",
+        help="override an operator parameter (repeatable)",
+    )
+    s.add_argument("--quality", type=int, help="write JPEG at this quality instead of PNG")
+    io_args(s)
+    s.set_defaults(fn=cmd_reference)
+
+    s = sub.add_parser("apply", help="edit photos with a restorable model")
+    s.add_argument("--op", required=True, help="operator id with a model (see 'restorable list')")
+    s.add_argument("--quality", type=int, help="JPEG quality when writing .jpg (default 95)")
+    s.add_argument("--tile", type=int, default=1024, help="tile size in px (bounds memory)")
+    s.add_argument("--weights", help="folder with <op>.safetensors/.json (default: shipped)")
+    io_args(s)
+    s.set_defaults(fn=cmd_apply)
+
+    s = sub.add_parser("restore", help="recover the original photos from edited files")
+    s.add_argument("--op", help="operator that made the files (default: read from the file)")
+    s.add_argument("--tile", type=int, default=1024, help="tile size in px (bounds memory)")
+    s.add_argument("--weights", help="folder with <op>.safetensors/.json (default: shipped)")
+    io_args(s)
+    s.set_defaults(fn=cmd_restore)
+
+    s = sub.add_parser("compare", help="sheet: original | edited | restored, error map, PSNR/SSIM")
+    s.add_argument("original")
+    s.add_argument("edited")
+    s.add_argument("restored")
+    s.add_argument("-o", "--output", required=True, help="sheet image (.png or .jpg)")
+    s.add_argument("--force", action="store_true", help="overwrite an existing sheet")
+    s.set_defaults(fn=cmd_compare)
+
+    s = sub.add_parser("train", help="train a restorable model for an operator")
+    s.add_argument("--op", required=True)
+    s.add_argument("--photos", help="folder of your own photos (default: the project's split)")
+    s.add_argument("--steps", type=int)
+    s.add_argument("--batch", type=int)
+    s.add_argument("--crop", type=int)
+    s.add_argument("--lr", type=float)
+    s.add_argument("--seed", type=int)
+    s.add_argument("--threads", type=int, help="CPU threads for torch")
+    s.add_argument("--device", choices=["cpu", "cuda"])
+    s.add_argument(
+        "--param",
+        type=_param,
+        action="append",
+        metavar="NAME=VALUE",
+        help="operator parameter (repeatable)",
+    )
+    s.add_argument("--config", help="JSON training config (see configs/)")
+    s.add_argument("--jpeg", action="store_true", help="compression-aware training (JPEG 70-95)")
+    s.add_argument("--blocks", type=int, help="invertible blocks k in φ (default 8)")
+    s.add_argument("--no-psi", action="store_true", help="ablation: no encoder-decoder ψ")
+    s.add_argument("--no-restore-loss", action="store_true", help="ablation: no restoration loss")
+    s.add_argument(
+        "--guided",
+        action="store_true",
+        help="ψ also reads the classic operator's output (apply runs the operator)",
+    )
+    s.add_argument("--run-dir", help="where checkpoints and logs go (default runs/OP)")
+    s.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
+    s.add_argument("--install", action="store_true", help="copy the model into the package")
+    s.set_defaults(fn=cmd_train)
+
+    s = sub.add_parser("eval", help="approximation and restoration PSNR/SSIM on validation photos")
+    s.add_argument("--op", required=True)
+    s.add_argument("--photos", help="folder of your own photos (default: the validation split)")
+    s.add_argument(
+        "--jpeg",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="Q",
+        help="also evaluate JPEG at these qualities, e.g. --jpeg 90 80 70",
+    )
+    s.add_argument("--json", help="write per-photo and mean figures here")
+    s.add_argument("--weights", help="folder with <op>.safetensors/.json (default: shipped)")
+    s.add_argument("--limit", type=int, help="evaluate only the first N photos")
+    s.set_defaults(fn=cmd_eval)
+
+    s = sub.add_parser("demo", help="apply, restore and compare on the bundled sample photos")
+    s.add_argument("-o", "--output", default="restorable-demo", help="output folder")
+    s.add_argument("--op", nargs="*", help="operators (default: every shipped model)")
+    s.set_defaults(fn=cmd_demo)
+
+    try:
+        from restorable.training.style_cli import register_cli
+    except ImportError:
+        pass
+    else:
+        register_cli(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.fn(args) or 0)
+    except RestorableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
