@@ -26,7 +26,7 @@ WEIGHTS_DIR = Path(__file__).with_name("weights")
 
 # Pixels of context one output pixel depends on, per side (measured by
 # tests/test_network.py::test_receptive_field_is_bounded); tiles overlap by this much.
-RECEPTIVE_FIELD = 160
+RECEPTIVE_FIELD = 288
 
 
 @dataclass

@@ -1,0 +1,138 @@
+"""The invertible design: every block's inverse contract, the whole network's exact inverse with
+Δ as computed, the straight-through storage model, and a bounded receptive field (for tiling)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from restorable.models import RECEPTIVE_FIELD, _pad
+from restorable.network.invertible import (
+    AffineCoupling,
+    HaarDownsample,
+    InvertibleMix,
+    InvertibleSequence,
+)
+from restorable.network.model import MULTIPLE, NetConfig, QuasiInvertibleNet
+from restorable.network.storage import jpeg, jpeg_roundtrip, quantize
+
+SAMPLES = Path(__file__).parents[1] / "src" / "restorable" / "samples"
+
+
+def _perturb(module: torch.nn.Module, scale: float = 0.05, seed: int = 0) -> None:
+    """Move parameters off their identity initialisation so inverses are really exercised."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=g, dtype=p.dtype))
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        HaarDownsample(),
+        InvertibleMix(12),
+        AffineCoupling(6, 6, width=8),
+        AffineCoupling(12, 12, width=8, clamp=2.0, shift_skip=True),
+        InvertibleSequence([InvertibleMix(12), AffineCoupling(6, 6, width=8)] * 2),
+    ],
+    ids=["haar", "mix", "coupling", "fusion", "sequence"],
+)
+def test_block_inverse_contract(block: torch.nn.Module) -> None:
+    torch.manual_seed(0)
+    block = block.double()
+    _perturb(block)
+    c = 3 if isinstance(block, HaarDownsample) else (24 if getattr(block, "c1", 0) == 12 else 12)
+    x = torch.randn(2, c, 10, 14, dtype=torch.float64)
+    y = block(x)
+    assert y.shape != x.shape or not torch.allclose(y, x)
+    assert torch.allclose(block(y, rev=True), x, atol=1e-12)
+
+
+def test_haar_is_orthonormal() -> None:
+    x = torch.randn(1, 3, 8, 8, dtype=torch.float64)
+    y = HaarDownsample()(x)
+    assert y.shape == (1, 12, 4, 4)
+    assert torch.allclose((y**2).sum(), (x**2).sum())
+
+
+def test_network_starts_as_identity() -> None:
+    torch.manual_seed(0)
+    net = QuasiInvertibleNet(NetConfig(blocks=2, width=8, psi_width=8))
+    x = torch.rand(1, 3, 32, 40)
+    out, _ = net(x)
+    assert torch.allclose(out, x, atol=0.02)  # ψ's last layer is small, not zero
+
+
+@pytest.mark.parametrize("name", ["scikit-image__chelsea.jpg", "scikit-image__coffee.jpg"])
+def test_exact_inverse_with_delta_on_real_photo_of_odd_size(name: str) -> None:
+    """The test that proves the design: Δ as computed, no rounding -> I to float precision."""
+    from restorable.files import read_image
+
+    img = read_image(SAMPLES / name)[:123, :201].astype(np.float32) / 255  # odd sizes
+    padded, h, w = _pad(img, MULTIPLE)
+    torch.manual_seed(0)
+    net = QuasiInvertibleNet(NetConfig(blocks=4, width=16, psi_width=16)).eval()
+    _perturb(net, 0.02)
+    x = torch.from_numpy(padded).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        out, delta = net(x)
+        back = net.inverse(out, delta)
+    assert (out - x).abs().max() > 1e-2  # the network is really doing something
+    err = (back - x)[..., :h, :w].abs().max().item()
+    assert err < 1e-5
+
+
+def test_guided_network_needs_and_uses_guide() -> None:
+    torch.manual_seed(0)
+    net = QuasiInvertibleNet(NetConfig(blocks=1, width=8, psi_width=8, guided=True))
+    _perturb(net, 0.05)
+    x, g = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
+    with pytest.raises(ValueError):
+        net(x)
+    with torch.no_grad():
+        out, delta = net(x, g)
+        assert torch.allclose(net.inverse(out, delta), x, atol=1e-5)
+
+
+def test_quantize_rounds_forward_and_passes_gradient() -> None:
+    x = torch.tensor([-0.2, 0.0, 0.5004, 0.7, 1.3], requires_grad=True)
+    q = quantize(x)
+    expected = torch.round(x.detach().clamp(0, 1) * 255) / 255
+    assert torch.equal(q.detach(), expected)
+    q.sum().backward()
+    assert torch.equal(x.grad, torch.ones_like(x))
+
+
+def test_jpeg_forward_is_real_codec_and_gradient_straight_through() -> None:
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, size=(2, 16, 24, 3), dtype=np.uint8)
+    x = torch.from_numpy(img).permute(0, 3, 1, 2).float().div(255).requires_grad_(True)
+    y = jpeg(x, [90, 70])
+    for i, q in enumerate([90, 70]):
+        decoded = jpeg_roundtrip(img[i], q)
+        assert np.array_equal(np.rint(y[i].detach().permute(1, 2, 0).numpy() * 255), decoded)
+    y.sum().backward()
+    assert torch.allclose(x.grad, torch.ones_like(x))
+    assert not np.array_equal(jpeg_roundtrip(img[0], 70), img[0])  # JPEG is lossy
+
+
+def test_receptive_field_is_bounded() -> None:
+    """A pixel changes outputs only within RECEPTIVE_FIELD px: the overlap tiling relies on."""
+    torch.manual_seed(0)
+    net = QuasiInvertibleNet(NetConfig(blocks=8, width=8, psi_width=8)).eval()
+    _perturb(net, 0.05)
+    size = 2 * RECEPTIVE_FIELD + 64
+    x = torch.rand(1, 3, size, size)
+    x2 = x.clone()
+    c = size // 2
+    x2[..., c, c] += 0.5
+    with torch.no_grad():
+        for fn in (lambda t: net(t)[0], net.inverse):
+            diff = (fn(x2) - fn(x)).abs().sum(dim=(0, 1))
+            ys, xs = torch.nonzero(diff > 0, as_tuple=True)
+            reach = max((ys - c).abs().max().item(), (xs - c).abs().max().item())
+            assert 0 < reach <= RECEPTIVE_FIELD
