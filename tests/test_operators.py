@@ -1,0 +1,223 @@
+"""Defining properties of the ten classic reference operators, on real photos and synthetic
+images (small sizes keep the whole file fast on two cores)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+import restorable
+from restorable.operators import detail, get_operator, operator_ids, photo, smoothing, stylise
+from restorable.operators._solvers import solve_wls, solve_wls_separable
+
+OURS = ["wls", "llf", "l0", "wmf", "rtv", "rgf", "bwp", "cpd", "retouch", "exposure"]
+KINDS = {"wls": "I", "llf": "I", "cpd": "III", "retouch": "app", "exposure": "app"}
+PHOTOS = Path(__file__).parents[1].parent / "shared" / "photos"
+PHOTO_NAMES = ["cimg-examples__parrot.jpg", "palapeli-data__castle-maintenon.jpg"]
+
+
+def _load(name: str, side: int = 160) -> np.ndarray:
+    path = PHOTOS / name
+    if not path.exists():
+        pytest.skip(f"shared photo {path} not available")
+    bgr = cv2.imread(str(path))
+    h, w = bgr.shape[:2]
+    s = side / max(h, w)
+    bgr = cv2.resize(bgr, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+    return (bgr[:, :, ::-1].astype(np.float32) / 255.0).copy()
+
+
+@pytest.fixture(scope="module")
+def photo_img() -> np.ndarray:
+    return _load(PHOTO_NAMES[0])
+
+
+@pytest.fixture(scope="module", params=PHOTO_NAMES)
+def photos(request) -> np.ndarray:
+    return _load(request.param)
+
+
+def _step_with_texture(h: int = 64, w: int = 96) -> tuple[np.ndarray, np.ndarray]:
+    """A strong vertical step (0.2 | 0.8) plus fine high-contrast texture; and the clean step."""
+    clean = np.full((h, w), 0.2, np.float32)
+    clean[:, w // 2 :] = 0.8
+    yy, xx = np.mgrid[:h, :w]
+    texture = 0.06 * np.sign(np.sin(xx * np.pi / 2) * np.sin(yy * np.pi / 2))
+    img = np.repeat((clean + texture)[:, :, None], 3, axis=2).astype(np.float32)
+    return img, np.repeat(clean[:, :, None], 3, axis=2)
+
+
+def _highpass_energy(x: np.ndarray) -> float:
+    return float(np.mean((x - cv2.GaussianBlur(x, (0, 0), 2.0)) ** 2))
+
+
+def _mean_abs_laplacian(x: np.ndarray) -> float:
+    return float(np.abs(cv2.Laplacian(np.ascontiguousarray(x), cv2.CV_32F)).mean())
+
+
+# ------------------------------------------------------------------ contract, all operators
+
+
+def test_registry_has_our_operators_with_kinds():
+    ids = operator_ids()
+    for op in OURS:
+        assert op in ids
+        info = get_operator(op)
+        assert info.kind == KINDS.get(op, "II")
+        assert info.fn.__doc__ and info.citation
+
+
+@pytest.mark.parametrize("op", OURS)
+def test_contract_range_dtype_shape_determinism(op, photo_img):
+    fn = get_operator(op).fn
+    a = fn(photo_img)
+    b = fn(photo_img.copy())
+    assert a.shape == photo_img.shape and a.dtype == np.float32
+    assert np.isfinite(a).all() and a.min() >= 0.0 and a.max() <= 1.0
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, photo_img)  # it does something
+
+
+@pytest.mark.parametrize("op", OURS)
+@pytest.mark.parametrize("size", [(37, 53), (4, 4), (5, 9)])
+def test_odd_and_tiny_sizes_uint8_through_reference(op, size, photo_img):
+    u8 = (photo_img[: size[0], : size[1]] * 255).round().astype(np.uint8)
+    out = restorable.reference(op)(u8)
+    assert out.shape == (*size, 3) and out.dtype == np.float32
+    assert out.min() >= 0.0 and out.max() <= 1.0
+
+
+# ------------------------------------------------------------------ defining properties
+
+
+def test_l0_leaves_far_fewer_nonzero_gradients(photos):
+    out = smoothing.l0(photos)
+
+    def nonzero(x, t=2 / 255):  # gradients of at least two 8-bit steps
+        return int((np.abs(np.diff(x, axis=1)) > t).sum() + (np.abs(np.diff(x, axis=0)) > t).sum())
+
+    assert nonzero(out) < 0.55 * nonzero(photos)  # measured ~0.48 on 160-px photos
+
+
+def test_wmf_output_values_come_from_the_input_window(photo_img):
+    r = 3
+    img = photo_img[:40, :50]
+    out = smoothing.wmf(img, radius=r)
+    u8_in = np.rint(img * 255).astype(np.int16)
+    u8_out = np.rint(out * 255).astype(np.int16)
+    pad = np.pad(u8_in, ((r, r), (r, r), (0, 0)), mode="constant", constant_values=-1)
+    found = np.zeros(u8_out.shape, bool)
+    h, w = img.shape[:2]
+    for dy in range(2 * r + 1):
+        for dx in range(2 * r + 1):
+            found |= pad[dy : dy + h, dx : dx + w] == u8_out
+    assert found.all()
+    assert not np.array_equal(u8_in, u8_out)
+
+
+@pytest.mark.parametrize("op", ["rtv", "rgf"])
+def test_rtv_rgf_remove_texture_keep_step_edge(op):
+    img, clean = _step_with_texture()
+    out = get_operator(op).fn(img)
+    assert _highpass_energy(out[:, 8:40]) < 0.2 * _highpass_energy(img[:, 8:40])
+    left, right = out[:, 8:40].mean(), out[:, 56:88].mean()
+    assert right - left > 0.5  # the 0.6 step survives
+    # the edge stays sharp: most of the step happens within 4 pixels of it
+    row = out[:, :, 0].mean(axis=0)
+    assert row[50] - row[45] > 0.8 * (right - left)
+
+
+def test_rtv_separable_solver_close_to_exact(photo_img):
+    small = cv2.resize(photo_img, (80, 60), interpolation=cv2.INTER_AREA).astype(np.float64)
+    wx, wy = smoothing._rtv_weights(small, 3.0, 0.02)
+    exact = solve_wls(small, wx, wy, 0.005)
+    approx = solve_wls_separable(small, wx, wy, 0.005)
+    psnr = 10 * np.log10(1.0 / np.mean((exact - approx) ** 2))
+    assert psnr > 40
+
+
+@pytest.mark.parametrize("op", ["wls", "llf"])
+def test_detail_enhancement_is_nearly_lossless(op, photos):
+    out = get_operator(op).fn(photos)
+    assert _mean_abs_laplacian(out) > 1.08 * _mean_abs_laplacian(photos)
+    assert abs(float(out.mean()) - float(photos.mean())) < 0.02
+    # coarse appearance kept: heavily blurred output close to heavily blurred input
+    blur_in = cv2.GaussianBlur(photos, (0, 0), 8)
+    blur_out = cv2.GaussianBlur(out, (0, 0), 8)
+    assert np.abs(blur_out - blur_in).mean() < 0.03
+
+
+def test_llf_detail_controls_local_contrast(photo_img):
+    identity = detail.llf(photo_img, detail=0.0)
+    np.testing.assert_allclose(identity, photo_img, atol=1e-4)
+    weak = detail.llf(photo_img, detail=0.25)
+    strong = detail.llf(photo_img, detail=1.0)
+    assert _mean_abs_laplacian(strong) > _mean_abs_laplacian(weak) > _mean_abs_laplacian(photo_img)
+
+
+def test_bwp_is_grey_with_equal_channels(photos):
+    out = detail.bwp(photos)
+    np.testing.assert_array_equal(out[:, :, 0], out[:, :, 1])
+    np.testing.assert_array_equal(out[:, :, 0], out[:, :, 2])
+    # tonal balance spreads tones and local detail is raised
+    grey = photos @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    assert out[:, :, 0].std() > grey.std()
+    assert _mean_abs_laplacian(out[:, :, 0]) > _mean_abs_laplacian(grey)
+
+
+def test_cpd_strokes_darken_edges():
+    img = np.full((96, 96, 3), 0.55, np.float32)
+    img[24:72, 24:72] = (0.8, 0.6, 0.5)
+    edge = np.zeros((96, 96), bool)
+    edge[22:26, 24:72] = edge[70:74, 24:72] = edge[24:72, 22:26] = edge[24:72, 70:74] = True
+    lum = np.array([0.299, 0.587, 0.114], np.float32)
+    with_strokes = stylise.cpd(img) @ lum
+    no_strokes = stylise.cpd(img, stroke_width=0.0) @ lum
+    assert (no_strokes - with_strokes)[edge].mean() > 0.1
+    flat = np.zeros_like(edge)
+    flat[40:56, 40:56] = True
+    assert np.abs(no_strokes - with_strokes)[flat].mean() < 0.02
+    assert stylise.cpd(img, seed=1).tolist() != stylise.cpd(img, seed=0).tolist()
+
+
+def test_exposure_doubles_linear_light_and_clips_exactly():
+    ramp = np.repeat(np.linspace(0, 1, 256, dtype=np.float32)[None, :, None], 3, axis=2)
+    ramp = np.repeat(ramp, 4, axis=0)
+    out = photo.exposure(ramp)
+    c = ramp.astype(np.float64)
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    lin2 = np.minimum(2 * lin, 1.0)
+    expected = np.where(lin2 <= 0.0031308, 12.92 * lin2, 1.055 * lin2 ** (1 / 2.4) - 0.055)
+    np.testing.assert_allclose(out, expected, atol=2e-6)
+    back = photo.srgb_to_linear(out)
+    unclipped = lin < 0.45
+    np.testing.assert_allclose(back[unclipped], 2 * lin[unclipped], atol=1e-5)
+    assert (out[lin >= 0.5] == 1.0).all()
+
+
+def test_retouch_smooths_face_skin_and_leaves_background():
+    img = skimage.data.astronaut().astype(np.float32) / 255.0
+    faces = photo.detect_faces(img)
+    assert faces, "the LBP cascade should find the astronaut's face"
+    x, y, w, h = faces[0]
+    out = photo.retouch(img)
+    cheeks = (slice(y + h // 2, y + 3 * h // 4), slice(x + w // 8, x + 7 * w // 8))
+    hp_in = img - cv2.GaussianBlur(img, (0, 0), 2.0)
+    hp_out = out - cv2.GaussianBlur(out, (0, 0), 2.0)
+    assert hp_out[cheeks].var() < 0.7 * hp_in[cheeks].var()
+    far = np.ones(img.shape[:2], bool)
+    far[max(0, y - h) : y + 2 * h, max(0, x - w) : x + 2 * w] = False
+    np.testing.assert_array_equal(out[far], img[far])
+
+
+def test_retouch_without_face_uses_skin_mask_only(photo_img):
+    out = photo.retouch(photo_img)
+    skin = photo.skin_mask(photo_img)
+    changed = np.abs(out - photo_img).max(axis=2) > 0
+    # nothing changes far from skin-coloured pixels
+    near_skin = cv2.dilate(skin, np.ones((15, 15), np.uint8)) > 0
+    assert not (changed & ~near_skin).any()
