@@ -68,8 +68,22 @@ def resize_max_side(img: np.ndarray, max_side: int | None) -> np.ndarray:
     return np.asarray(Image.fromarray(img).resize(size, Image.LANCZOS))
 
 
+def _operator_source_hash(op: str) -> str:
+    """Hash of the operator's module source, so editing an operator invalidates its pairs."""
+    import inspect
+
+    from restorable.operators import get_operator
+
+    return hashlib.sha256(
+        inspect.getsource(inspect.getmodule(get_operator(op).fn)).encode()
+    ).hexdigest()[:10]
+
+
 def _cache_key(op: str, params: dict, max_side: int | None) -> str:
-    blob = json.dumps({"op": op, "params": params, "max_side": max_side}, sort_keys=True)
+    blob = json.dumps(
+        {"op": op, "params": params, "max_side": max_side, "code": _operator_source_hash(op)},
+        sort_keys=True,
+    )
     return f"{op}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
 
 

@@ -80,13 +80,13 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 def _val_crops(cfg: TrainConfig, n: int = 8, size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Fixed centre crops of the first ``n`` validation photos, for progress figures."""
     files = compute_pairs(cfg.op, photo_paths(cfg.photos, "val")[:n], cfg.params, cfg.max_side)
+    pairs = load_pairs(files)
+    s = min([size] + [min(x.shape[:2]) // 8 * 8 for x, _ in pairs])
     xs, ys = [], []
-    for x, y in load_pairs(files):
-        s = min(size, x.shape[0] // 8 * 8, x.shape[1] // 8 * 8)
+    for x, y in pairs:
         t, l = (x.shape[0] - s) // 2, (x.shape[1] - s) // 2
-        if s == size:
-            xs.append(x[t : t + s, l : l + s])
-            ys.append(y[t : t + s, l : l + s])
+        xs.append(x[t : t + s, l : l + s])
+        ys.append(y[t : t + s, l : l + s])
     return np.stack(xs), np.stack(ys)
 
 
@@ -209,7 +209,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         step += 1
         bar.update(1)
         if rank == 0 and (step % 50 == 0 or step == cfg.steps):
-            rec = {"step": step, "loss": float(loss), "gnorm": gnorm, "lr": lr_at(step), **parts}
+            rec = {"step": step, "loss": float(loss.detach()), "gnorm": gnorm, "lr": lr_at(step), **parts}
             rec["elapsed_s"] = round(time.time() - started, 1)
             if step % cfg.val_every == 0 or step == cfg.steps:
                 rec.update(validate(net, cfg, vx, vy))
