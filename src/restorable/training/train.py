@@ -209,7 +209,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         step += 1
         bar.update(1)
         if rank == 0 and (step % 50 == 0 or step == cfg.steps):
-            rec = {"step": step, "loss": float(loss.detach()), "gnorm": gnorm, "lr": lr_at(step), **parts}
+            rec = {
+                "step": step,
+                "loss": float(loss.detach()),
+                "gnorm": gnorm,
+                "lr": lr_at(step),
+                **parts,
+            }
             rec["elapsed_s"] = round(time.time() - started, 1)
             if step % cfg.val_every == 0 or step == cfg.steps:
                 rec.update(validate(net, cfg, vx, vy))
