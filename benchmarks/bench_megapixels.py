@@ -1,0 +1,131 @@
+"""Time and peak memory of ``apply`` and ``restore`` on photos of 0.3 to 24 megapixels (CPU).
+
+    python benchmarks/bench_megapixels.py --op l0 --sizes 0.3 3 12 24 [--budget-mb 1024]
+
+Each (size, apply|restore) runs in a fresh subprocess, so its peak resident memory
+(``resource.getrusage(RUSAGE_SELF).ru_maxrss``) is its own and not inflated by earlier runs.
+The photo is a bundled sample resized to the target size; ``tile`` is ``auto_tile`` with the
+given budget, overlapping by the model's receptive field. ``restore`` runs on the same resized
+photo (a CNN's cost does not depend on the pixel values). ``--untrained`` times the default
+architecture with random weights, for when no trained model is installed yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SAMPLE = Path(__file__).resolve().parents[1] / "src/restorable/samples/scikit-image__coffee.jpg"
+
+
+def _load(op: str, untrained: bool):
+    if untrained:
+        from restorable.models import ModelCard, RestorableModel
+        from restorable.network.model import NetConfig, QuasiInvertibleNet
+
+        card = ModelCard(op=op, version=f"{op}-untrained", net=NetConfig().to_dict())
+        return RestorableModel(QuasiInvertibleNet(NetConfig()), card)
+    import restorable
+
+    return restorable.load(op)
+
+
+def _max_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+
+
+def child(op: str, megapixels: float, what: str, budget_mb: float, untrained: bool) -> dict:
+    """One measurement; runs in its own process."""
+    import cv2
+    import numpy as np
+
+    from restorable.files import read_image
+    from restorable.tiling import auto_tile
+
+    model = _load(op, untrained)
+    photo = read_image(SAMPLE)
+    aspect = photo.shape[1] / photo.shape[0]
+    h = round((megapixels * 1e6 / aspect) ** 0.5)
+    w = round(h * aspect)
+    img = np.ascontiguousarray(cv2.resize(photo, (w, h), interpolation=cv2.INTER_CUBIC))
+    tile = auto_tile(h, w, budget_mb, multiple=model.multiple, overlap=model.receptive_field)
+    before = _max_rss_mb()
+    run = model.apply if what == "apply" else model.restore
+    start = time.perf_counter()
+    out = run(img, tile=tile)
+    seconds = time.perf_counter() - start
+    assert out.shape == img.shape and out.dtype == np.uint8
+    peak = _max_rss_mb()
+    return {"w": w, "h": h, "tile": tile, "s": seconds, "peak_mb": peak, "base_mb": before}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--op", default="l0")
+    parser.add_argument("--sizes", type=float, nargs="+", default=[0.3, 3, 12, 24])
+    parser.add_argument("--budget-mb", type=float, default=1024)
+    parser.add_argument("--untrained", action="store_true", help="random weights, no model file")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per measurement")
+    parser.add_argument("--child", nargs=2, metavar=("MP", "WHAT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        result = child(args.op, float(args.child[0]), args.child[1], args.budget_mb, args.untrained)
+        print(json.dumps(result))
+        return 0
+
+    import torch
+
+    try:
+        model = _load(args.op, args.untrained)
+    except Exception as exc:  # noqa: BLE001 - report any failure to load in one line
+        print(
+            f"cannot load the restorable model for {args.op!r}: {exc}\n"
+            "(is src/restorable/models.py in place and a model trained and installed? "
+            "--untrained times the architecture with random weights)",
+            file=sys.stderr,
+        )
+        return 1
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    print(f"model {model.version}, receptive field {model.receptive_field} px, CPU")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; GPU: {gpu or 'none'}")
+    print(f"tile budget {args.budget_mb:g} MB (auto_tile); peak = max RSS of a fresh process\n")
+    del model
+
+    header = f"{'MP':>5} {'size':>11} {'tile':>6} {'apply s':>8} {'peak MB':>8} "
+    print(header + f"{'restore s':>9} {'peak MB':>8}")
+    for mp in args.sizes:
+        row = {}
+        for what in ("apply", "restore"):
+            cmd = [sys.executable, __file__, "--op", args.op, "--budget-mb", str(args.budget_mb)]
+            cmd += ["--child", str(mp), what] + (["--untrained"] if args.untrained else [])
+            try:
+                done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+            except subprocess.TimeoutExpired:
+                row[what] = None
+                continue
+            if done.returncode != 0:
+                last = (done.stderr.strip().splitlines() or ["?"])[-1]
+                print(f"{mp:>5g} {what} failed: {last}", file=sys.stderr)
+                row[what] = None
+                continue
+            row[what] = json.loads(done.stdout.strip().splitlines()[-1])
+        first = row.get("apply") or row.get("restore")
+        size = f"{first['w']}x{first['h']}" if first else "-"
+        tile = str(first["tile"]) if first else "-"
+
+        def cells(r):
+            return f"{r['s']:>8.2f} {r['peak_mb']:>8.0f}" if r else f"{'-':>8} {'-':>8}"
+
+        print(f"{mp:>5g} {size:>11} {tile:>6} {cells(row['apply'])} {cells(row['restore']):>18}")
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, the eval command, comparison sheets, style metrics."""
