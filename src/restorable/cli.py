@@ -51,7 +51,9 @@ def cmd_reference(args: argparse.Namespace) -> int:
     fn = reference(args.op, **dict(args.param or []))
 
     def run(src: Path, dst: Path) -> None:
-        write_image(dst, to_uint8(fn(read_image(src))), quality=args.quality, force=args.force)
+        write_image(
+            dst, to_uint8(fn(read_image(src))), quality=args.quality, force=args.force, inputs=[src]
+        )
 
     suffix = ".jpg" if args.quality else ".png"
     return process_paths(
@@ -67,10 +69,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
     model = load(args.op, args.weights)
 
     def run(src: Path, dst: Path) -> None:
-        out = model.apply(read_image(src), tile=args.tile)
+        out = model.apply(read_image(src), tile=args.tile or "auto")
         meta = {"op": model.op, "model": model.version, "sha": content_hash(out)}
         quality = args.quality if dst.suffix.lower() in (".jpg", ".jpeg") else None
-        write_image(dst, out, quality=quality, meta=meta, force=args.force)
+        write_image(dst, out, quality=quality, meta=meta, force=args.force, inputs=[src])
 
     suffix = ".jpg" if args.quality else ".png"
     return process_paths(
@@ -97,8 +99,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
             op = meta["op"]
         if op not in cache:
             cache[op] = load(op, args.weights)
-        restored = cache[op].restore(read_image(src), tile=args.tile)
-        write_image(dst, restored, force=args.force)
+        restored = cache[op].restore(read_image(src), tile=args.tile or "auto")
+        write_image(dst, restored, force=args.force, inputs=[src])
 
     return process_paths(
         args.inputs, args.output, run, force=args.force, suffix=".png", desc="restore"
@@ -221,14 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("apply", help="edit photos with a restorable model")
     s.add_argument("--op", required=True, help="operator id with a model (see 'restorable list')")
     s.add_argument("--quality", type=int, help="JPEG quality when writing .jpg (default 95)")
-    s.add_argument("--tile", type=int, default=1024, help="tile size in px (bounds memory)")
+    s.add_argument("--tile", type=int, help="tile size in px (default: chosen to bound memory)")
     s.add_argument("--weights", help="folder with <op>.safetensors/.json (default: shipped)")
     io_args(s)
     s.set_defaults(fn=cmd_apply)
 
     s = sub.add_parser("restore", help="recover the original photos from edited files")
     s.add_argument("--op", help="operator that made the files (default: read from the file)")
-    s.add_argument("--tile", type=int, default=1024, help="tile size in px (bounds memory)")
+    s.add_argument("--tile", type=int, help="tile size in px (default: chosen to bound memory)")
     s.add_argument("--weights", help="folder with <op>.safetensors/.json (default: shipped)")
     io_args(s)
     s.set_defaults(fn=cmd_restore)

@@ -21,12 +21,16 @@ from safetensors.torch import load_file, save_file
 from restorable.errors import RestorableError
 from restorable.image import as_float_image, to_uint8
 from restorable.network.model import MULTIPLE, NetConfig, QuasiInvertibleNet
+from restorable.tiling import auto_tile, pad_to_multiple, run_tiled
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 
-# Pixels of context one output pixel depends on, per side (measured by
-# tests/test_network.py::test_receptive_field_is_bounded); tiles overlap by this much.
+# Pixels of context one output pixel depends on, per side, for apply (φ, ψ and H) and restore
+# (H⁻¹ and φ⁻¹ only), measured by tests/test_network.py::test_receptive_field_is_bounded;
+# tiles overlap by this much, so tiled results equal whole-image ones.
 RECEPTIVE_FIELD = 288
+RESTORE_RECEPTIVE_FIELD = 96
+MEMORY_BUDGET_MB = 768  # per network pass; a 24-megapixel photo stays under 2 GB in all
 
 
 @dataclass
@@ -39,15 +43,6 @@ class ModelCard:
     params: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
-
-
-def _pad(x: np.ndarray, multiple: int) -> tuple[np.ndarray, int, int]:
-    h, w = x.shape[:2]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph or pw:
-        mode = "reflect" if min(h, w) > max(ph, pw) else "edge"
-        x = np.pad(x, ((0, ph), (0, pw), (0, 0)), mode=mode)
-    return x, h, w
 
 
 class RestorableModel:
@@ -87,39 +82,49 @@ class RestorableModel:
     @torch.no_grad()
     def apply_float(self, x: np.ndarray, guide: np.ndarray | None = None) -> np.ndarray:
         """float32 HxWx3 -> f̂(x) float32 HxWx3 (unclipped, unrounded), any size."""
-        xp, h, w = _pad(x, self.multiple)
-        g = None if guide is None else self._to_tensor(_pad(guide, self.multiple)[0])
+        xp, (h, w) = pad_to_multiple(x, self.multiple)
+        g = None if guide is None else self._to_tensor(pad_to_multiple(guide, self.multiple)[0])
         out, _ = self.net(self._to_tensor(xp), g)
         return self._to_numpy(out)[:h, :w]
 
     @torch.no_grad()
     def restore_float(self, y: np.ndarray) -> np.ndarray:
         """float32 HxWx3 stored image -> restored float32 HxWx3 (Δ = 0), any size."""
-        yp, h, w = _pad(y, self.multiple)
+        yp, (h, w) = pad_to_multiple(y, self.multiple)
         return self._to_numpy(self.net.inverse(self._to_tensor(yp)))[:h, :w]
 
-    def apply(self, img: np.ndarray, tile: int | None = None) -> np.ndarray:
-        """The edited photo as uint8 HxWx3; ``tile`` (px) bounds memory on large photos."""
+    def _tile(self, x: np.ndarray, tile: int | str | None, overlap: int) -> int | None:
+        if tile == "auto":
+            return auto_tile(
+                *x.shape[:2], MEMORY_BUDGET_MB, multiple=self.multiple, overlap=overlap
+            )
+        return tile
+
+    def apply(self, img: np.ndarray, tile: int | str | None = "auto") -> np.ndarray:
+        """The edited photo as uint8 HxWx3.
+
+        ``tile`` (px, "auto" or None for one pass) bounds memory on large photos; tiles overlap
+        by the receptive field, so the result is the same as one pass.
+        """
         x = as_float_image(img)
         guide = self.reference_guide(x)
+        tile = self._tile(x, tile, self.receptive_field)
         if tile is None or max(x.shape[:2]) <= tile:
             return to_uint8(self.apply_float(x, guide))
-        from restorable.tiling import run_tiled
-
         if guide is not None:
             stacked = np.concatenate([x, guide], axis=2)
             fn = lambda t: self.apply_float(t[..., :3], t[..., 3:])  # noqa: E731
             return to_uint8(run_tiled(fn, stacked, tile, self.receptive_field, self.multiple))
         return to_uint8(run_tiled(self.apply_float, x, tile, self.receptive_field, self.multiple))
 
-    def restore(self, img: np.ndarray, tile: int | None = None) -> np.ndarray:
+    def restore(self, img: np.ndarray, tile: int | str | None = "auto") -> np.ndarray:
         """The original photo recovered from an edited uint8 (or float) image."""
         y = as_float_image(img)
+        overlap = RESTORE_RECEPTIVE_FIELD
+        tile = self._tile(y, tile, overlap)
         if tile is None or max(y.shape[:2]) <= tile:
             return to_uint8(self.restore_float(y))
-        from restorable.tiling import run_tiled
-
-        return to_uint8(run_tiled(self.restore_float, y, tile, self.receptive_field, self.multiple))
+        return to_uint8(run_tiled(self.restore_float, y, tile, overlap, self.multiple))
 
 
 def save_model(net: QuasiInvertibleNet, card: ModelCard, folder: Path) -> Path:
