@@ -68,20 +68,17 @@ class InvertibleMix(nn.Module):
         return F.conv2d(x, w[:, :, None, None])
 
 
-def subnet(c_in: int, c_out: int, width: int) -> nn.Sequential:
-    """The small CNN inside a coupling; its last conv is zero so the coupling starts as identity."""
-    net = nn.Sequential(
-        nn.Conv2d(c_in, width, 3, padding=1),
-        nn.LeakyReLU(0.2),
-        nn.Conv2d(width, width, 3, padding=1),
-        nn.LeakyReLU(0.2),
-        nn.Conv2d(width, width, 1),
-        nn.LeakyReLU(0.2),
-        nn.Conv2d(width, c_out, 3, padding=1),
-    )
-    nn.init.zeros_(net[-1].weight)
-    nn.init.zeros_(net[-1].bias)
-    return net
+def subnet(c_in: int, c_out: int, width: int, depth: int = 3) -> nn.Sequential:
+    """The small CNN inside a coupling: ``depth`` hidden convs (the first 3×3, then 1×1 after
+    the second), LeakyReLU. Its last conv is zero so the coupling starts as the identity."""
+    layers: list[nn.Module] = [nn.Conv2d(c_in, width, 3, padding=1), nn.LeakyReLU(0.2)]
+    for i in range(depth - 1):
+        k = 3 if i == 0 else 1
+        layers += [nn.Conv2d(width, width, k, padding=k // 2), nn.LeakyReLU(0.2)]
+    layers.append(nn.Conv2d(width, c_out, 3, padding=1))
+    nn.init.zeros_(layers[-1].weight)
+    nn.init.zeros_(layers[-1].bias)
+    return nn.Sequential(*layers)
 
 
 class AffineCoupling(nn.Module):
@@ -97,14 +94,20 @@ class AffineCoupling(nn.Module):
     """
 
     def __init__(
-        self, c1: int, c2: int, width: int = 32, clamp: float = 1.0, shift_skip: bool = False
+        self,
+        c1: int,
+        c2: int,
+        width: int = 32,
+        clamp: float = 1.0,
+        shift_skip: bool = False,
+        depth: int = 3,
     ):
         super().__init__()
         self.c1, self.c2, self.clamp, self.shift_skip = c1, c2, clamp, shift_skip
         if shift_skip and c1 != c2:
             raise ValueError("shift_skip needs equal halves")
-        self.t1 = subnet(c2, c1, width)
-        self.st2 = subnet(c1, 2 * c2, width)
+        self.t1 = subnet(c2, c1, width, depth)
+        self.st2 = subnet(c1, 2 * c2, width, depth)
 
     def _scale_shift(self, y1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raw_s, t = self.st2(y1).chunk(2, dim=1)

@@ -35,6 +35,8 @@ class NetConfig:
 
     blocks: int = 8  # k, invertible couplings in φ
     width: int = 32  # width of each coupling's sub-network
+    phi_depth: int = 1  # hidden convs per φ sub-network: restoration is easy, keep φ cheap
+    h_depth: int = 3  # hidden convs in H's sub-networks: H does the smoothing
     psi_width: int = 32
     use_psi: bool = True
     guided: bool = False  # ψ also sees the reference output f(I) (apply needs the operator)
@@ -54,12 +56,17 @@ class QuasiInvertibleNet(nn.Module):
         self.haar = HaarDownsample()
         blocks: list[nn.Module] = []
         for _ in range(cfg.blocks):
-            blocks += [InvertibleMix(12), AffineCoupling(6, 6, cfg.width, cfg.clamp)]
+            blocks += [
+                InvertibleMix(12),
+                AffineCoupling(6, 6, cfg.width, cfg.clamp, depth=cfg.phi_depth),
+            ]
         self.phi = InvertibleSequence(blocks)
         self.psi = (
             EncoderDecoder(24 if cfg.guided else 12, 12, cfg.psi_width) if cfg.use_psi else None
         )
-        self.fuse = AffineCoupling(12, 12, cfg.width, cfg.h_clamp, shift_skip=True)
+        self.fuse = AffineCoupling(
+            12, 12, cfg.width, cfg.h_clamp, shift_skip=True, depth=cfg.h_depth
+        )
 
     def forward(
         self, img: torch.Tensor, guide: torch.Tensor | None = None
