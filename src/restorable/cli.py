@@ -124,7 +124,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         base.update(json.loads(Path(args.config).read_text()))
         base["op"] = args.op
     cfg = TrainConfig.from_dict(base)
-    for name in ("photos", "steps", "batch", "crop", "lr", "seed", "threads", "device"):
+    for name in ("photos", "steps", "minutes", "batch", "crop", "lr", "seed", "threads", "device"):
         value = getattr(args, name)
         if value is not None:
             setattr(cfg, name, value)
@@ -247,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--op", required=True)
     s.add_argument("--photos", help="folder of your own photos (default: the project's split)")
     s.add_argument("--steps", type=int)
+    s.add_argument("--minutes", type=float, help="wall-clock budget (schedule follows the time)")
     s.add_argument("--batch", type=int)
     s.add_argument("--crop", type=int)
     s.add_argument("--lr", type=float)

@@ -36,6 +36,7 @@ class TrainConfig:
     params: dict = field(default_factory=dict)  # operator parameters (paper defaults if empty)
     photos: str | None = None  # a folder of the user's photos; None: the project's split
     steps: int = 20000
+    minutes: float | None = None  # wall-clock budget: stop then, cosine schedule over the time
     batch: int = 8
     crop: int = 128
     lr: float = 1e-3
@@ -129,13 +130,20 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     model = torch.nn.parallel.DistributedDataParallel(net) if distributed else net
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=1e-5)
 
+    def progress_at(step: int) -> float:
+        """Fraction of the run done: by steps, or by time when a budget in minutes is set."""
+        p = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+        if cfg.minutes:
+            p = max(p, trained_s() / (cfg.minutes * 60))
+        return p
+
     def lr_at(step: int) -> float:
         if step < cfg.warmup:
             return cfg.lr * (step + 1) / cfg.warmup
-        p = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+        p = progress_at(step)
         return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, p))))
 
-    step, best = 0, None
+    step, best, previous_s = 0, None, 0.0
     ckpt = run / "checkpoint.pt"
     if resume and ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=False)
@@ -144,10 +152,15 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         crops.set_state(state["crops_rng"])
         torch.set_rng_state(state["torch_rng"])
         step, best = state["step"], state.get("best")
+        previous_s = state.get("trained_s", 0.0)
     rng = np.random.default_rng(cfg.seed + 7 + step)
     (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1) + "\n")
     log = open(run / "log.jsonl", "a")
     started, last_ckpt = time.time(), time.time()
+
+    def trained_s() -> float:
+        return previous_s + time.time() - started
+
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank != 0, desc=cfg.op)
 
     def save(final: bool = False) -> None:
@@ -159,6 +172,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
                 "torch_rng": torch.get_rng_state(),
                 "step": step,
                 "best": best,
+                "trained_s": trained_s(),
             },
             run / "checkpoint.tmp",
         )
@@ -178,13 +192,14 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
                 "device": device,
                 "photos": cfg.photos or "shared/photos (split.json train)",
                 "final": final,
+                "trained_minutes": round(trained_s() / 60, 1),
             },
             metrics=metrics,
         )
         save_model(net, card, run)
 
     net.train()
-    while step < cfg.steps:
+    while step < cfg.steps and not (cfg.minutes and trained_s() > cfg.minutes * 60):
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         xb, yb = crops.batch(cfg.batch)
@@ -216,7 +231,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
                 "lr": lr_at(step),
                 **parts,
             }
-            rec["elapsed_s"] = round(time.time() - started, 1)
+            rec["elapsed_s"] = round(trained_s(), 1)
             if step % cfg.val_every == 0 or step == cfg.steps:
                 rec.update(validate(net, cfg, vx, vy))
                 bar.set_postfix(
