@@ -26,6 +26,18 @@ def _param(text: str) -> tuple[str, object]:
         return key, value
 
 
+def _read(src: Path):
+    """Read an input photo with its alpha channel (carried through unchanged), printing what
+    was converted (grayscale, palette, 16-bit, CMYK, colour profile) as a note."""
+    from restorable.files import read_image
+
+    notes: list[str] = []
+    rgb, alpha = read_image(src, with_alpha=True, notes=notes)
+    for note in notes:
+        print(f"note: {src}: {note}", file=sys.stderr)
+    return rgb, alpha
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from restorable.models import available_models
     from restorable.operators import get_operator, operator_ids
@@ -44,16 +56,16 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_reference(args: argparse.Namespace) -> int:
     from restorable.batch import process_paths
-    from restorable.files import read_image, write_image
+    from restorable.files import write_image
     from restorable.image import to_uint8
     from restorable.operators import reference
 
     fn = reference(args.op, **dict(args.param or []))
 
     def run(src: Path, dst: Path) -> None:
-        write_image(
-            dst, to_uint8(fn(read_image(src))), quality=args.quality, force=args.force, inputs=[src]
-        )
+        rgb, alpha = _read(src)
+        out = to_uint8(fn(rgb))
+        write_image(dst, out, args.quality, args.force, alpha=alpha, inputs=[src])
 
     suffix = ".jpg" if args.quality else ".png"
     return process_paths(
@@ -63,16 +75,17 @@ def cmd_reference(args: argparse.Namespace) -> int:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     from restorable.batch import process_paths
-    from restorable.files import content_hash, read_image, write_image
+    from restorable.files import content_hash, write_image
     from restorable.models import load
 
     model = load(args.op, args.weights)
 
     def run(src: Path, dst: Path) -> None:
-        out = model.apply(read_image(src), tile=args.tile or "auto")
+        rgb, alpha = _read(src)
+        out = model.apply(rgb, tile=args.tile or "auto")
         meta = {"op": model.op, "model": model.version, "sha": content_hash(out)}
         quality = args.quality if dst.suffix.lower() in (".jpg", ".jpeg") else None
-        write_image(dst, out, quality=quality, meta=meta, force=args.force, inputs=[src])
+        write_image(dst, out, quality, args.force, meta=meta, alpha=alpha, inputs=[src])
 
     suffix = ".jpg" if args.quality else ".png"
     return process_paths(
@@ -82,7 +95,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     from restorable.batch import process_paths
-    from restorable.files import read_image, read_meta, write_image
+    from restorable.files import read_meta, write_image
     from restorable.models import load
 
     cache: dict[str, object] = {}
@@ -99,8 +112,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
             op = meta["op"]
         if op not in cache:
             cache[op] = load(op, args.weights)
-        restored = cache[op].restore(read_image(src), tile=args.tile or "auto")
-        write_image(dst, restored, force=args.force, inputs=[src])
+        rgb, alpha = _read(src)
+        restored = cache[op].restore(rgb, tile=args.tile or "auto")
+        write_image(dst, restored, force=args.force, alpha=alpha, inputs=[src])
 
     return process_paths(
         args.inputs, args.output, run, force=args.force, suffix=".png", desc="restore"

@@ -1,0 +1,165 @@
+"""The command line as a user meets it: apply then restore round trip through real files, the
+operator recorded in the file, one-line errors with no traceback, alpha carried through."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from restorable.cli import main
+from restorable.files import read_image, read_meta, write_image
+from restorable.models import load
+from restorable.training.train import TrainConfig, train
+
+SAMPLES = Path(__file__).parents[1] / "src" / "restorable" / "samples"
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    """A barely trained L0 model (2 steps): enough to exercise every path through the files."""
+    tmp = tmp_path_factory.mktemp("model")
+    photos = tmp / "photos"
+    photos.mkdir()
+    for i, p in enumerate(sorted(SAMPLES.glob("*.jpg"))[:3]):
+        write_image(photos / f"p{i}.png", read_image(p)[:64, :64])
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RESTORABLE_CACHE", str(tmp / "cache"))
+    cfg = TrainConfig.from_dict(
+        {
+            "op": "l0",
+            "photos": str(photos),
+            "steps": 2,
+            "batch": 2,
+            "crop": 32,
+            "threads": 1,
+            "max_side": 64,
+            "net": {"blocks": 2, "width": 8, "psi_width": 8},
+            "run_dir": str(tmp / "run"),
+        }
+    )
+    run = train(cfg, progress=False)
+    mp.undo()
+    return run
+
+
+@pytest.fixture()
+def photo(tmp_path: Path) -> Path:
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(read_image(SAMPLES / "scikit-image__chelsea.jpg")[:75, :101]).save(path)
+    return path
+
+
+def test_apply_restore_round_trip_png(weights: Path, photo: Path, tmp_path: Path) -> None:
+    edited, restored = tmp_path / "edited.png", tmp_path / "restored.png"
+    assert (
+        main(["apply", "--op", "l0", "--weights", str(weights), str(photo), "-o", str(edited)]) == 0
+    )
+    meta = read_meta(edited)
+    assert meta["op"] == "l0" and meta["model"] == "l0-v1" and len(meta["sha"]) == 12
+    assert main(["restore", "--weights", str(weights), str(edited), "-o", str(restored)]) == 0
+    model = load("l0", weights)
+    original = read_image(photo)
+    np.testing.assert_array_equal(read_image(edited), model.apply(original))
+    np.testing.assert_array_equal(read_image(restored), model.restore(model.apply(original)))
+
+
+def test_apply_jpeg_records_operator(weights: Path, photo: Path, tmp_path: Path) -> None:
+    edited = tmp_path / "edited.jpg"
+    argv = ["apply", "--op", "l0", "--weights", str(weights), "--quality", "90"]
+    assert main([*argv, str(photo), "-o", str(edited)]) == 0
+    assert read_meta(edited)["op"] == "l0"
+    assert (
+        main(["restore", "--weights", str(weights), str(edited), "-o", str(tmp_path / "r.png")])
+        == 0
+    )
+
+
+def test_restore_without_record_needs_op(
+    weights: Path, photo: Path, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "r.png"
+    assert main(["restore", "--weights", str(weights), str(photo), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "--op" in err and "\n" not in err
+    assert not out.exists()
+    assert (
+        main(["restore", "--op", "l0", "--weights", str(weights), str(photo), "-o", str(out)]) == 0
+    )
+
+
+def test_existing_output_needs_force_and_input_is_never_overwritten(
+    weights: Path, photo: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "edited.png"
+    out.write_bytes(b"keep")
+    argv = ["apply", "--op", "l0", "--weights", str(weights), str(photo)]
+    assert main([*argv, "-o", str(out)]) != 0
+    assert out.read_bytes() == b"keep"
+    assert main([*argv, "-o", str(out), "--force"]) == 0
+    before = photo.read_bytes()
+    assert main([*argv, "-o", str(photo), "--force"]) != 0
+    assert photo.read_bytes() == before
+
+
+def test_alpha_is_carried_through(weights: Path, tmp_path: Path) -> None:
+    rgba = np.dstack(
+        [read_image(SAMPLES / "scikit-image__coffee.jpg")[:40, :48], np.zeros((40, 48), np.uint8)]
+    )
+    rgba[..., 3] = np.arange(48, dtype=np.uint8)[None, :] * 5
+    src = tmp_path / "rgba.png"
+    Image.fromarray(rgba, "RGBA").save(src)
+    out, back = tmp_path / "out.png", tmp_path / "back.png"
+    assert main(["apply", "--op", "l0", "--weights", str(weights), str(src), "-o", str(out)]) == 0
+    assert main(["restore", "--weights", str(weights), str(out), "-o", str(back)]) == 0
+    for path in (out, back):
+        with Image.open(path) as im:
+            assert im.mode == "RGBA"
+            np.testing.assert_array_equal(np.asarray(im)[..., 3], rgba[..., 3])
+
+
+def test_folder_continues_past_bad_files(
+    weights: Path, photo: Path, tmp_path: Path, capsys
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(photo.read_bytes())
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    (folder / "empty.jpg").write_bytes(b"")
+    out = tmp_path / "out"
+    code = main(["apply", "--op", "l0", "--weights", str(weights), str(folder), "-o", str(out)])
+    assert code == 1
+    assert sorted(p.name for p in out.iterdir()) == ["a.png"]
+    err = capsys.readouterr().err
+    assert "1 done, 2 failed" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["reference", "--op", "nope", "x.png", "-o", "y.png"],
+        ["apply", "--op", "wmf", "x.png", "-o", "y.png"],
+        ["eval", "--op", "l0", "--photos", "/no/such/folder", "--weights", "/no/such/weights"],
+    ],
+)
+def test_bad_requests_give_one_line_errors(argv: list[str], tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "restorable.cli", *argv],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+
+
+def test_every_command_has_help() -> None:
+    for command in ["list", "reference", "apply", "restore", "train", "eval", "compare", "demo"]:
+        with pytest.raises(SystemExit) as exc:
+            main([command, "--help"])
+        assert exc.value.code == 0
