@@ -130,7 +130,7 @@ def test_cli_registers_train_style(tmp_path, capsys, monkeypatch):
         ["train-style", "--style", str(style), "--name", "t", "--photos", str(photos)]
         + ["--steps", "2", "--size", "32", "--batch", "1", "--out", str(tmp_path / "w")]
     )
-    assert args.func(args) == 0
+    assert args.fn(args) == 0
     assert (tmp_path / "w" / "style_t.safetensors").exists()
     with pytest.raises(SystemExit):
         parser.parse_args(["train-style", "--help"])

@@ -26,7 +26,7 @@ style_rain / style_scream becomes the operator of that name).
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the ``train-style`` subcommand to ``subparsers``; its handler is ``args.func``."""
+    """Add the ``train-style`` subcommand to ``subparsers``; its handler is ``args.fn``."""
     p = subparsers.add_parser(
         "train-style",
         help=HELP,
@@ -52,7 +52,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPar
         "--out", metavar="DIR", default=None, help="where to write the weights (default: package)"
     )
     p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default 1)")
-    p.set_defaults(func=run_train_style)
+    p.set_defaults(fn=run_train_style, func=run_train_style)  # main CLI dispatches on fn
     return p
 
 
