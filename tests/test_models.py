@@ -51,7 +51,7 @@ def test_tiled_apply_and_restore_equal_one_pass() -> None:
 
 def test_guided_model_tiles_its_guide() -> None:
     model = _model(guided=True)  # the exposure operator is pointwise: tiling it is exact
-    img = _photo(200, 700)
+    img = _photo(200, 1100)
     whole = model.apply(img, tile=None)
     tiled = model.apply(img, tile=2 * RECEPTIVE_FIELD + 200)
     assert np.abs(whole.astype(int) - tiled).max() <= 1
