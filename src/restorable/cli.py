@@ -152,6 +152,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg.net.use_psi = False
     if args.guided:
         cfg.net.guided = True
+    if args.loss_weights:
+        cfg.loss.approx, cfg.loss.restore, cfg.loss.delta = args.loss_weights
     if args.no_restore_loss:
         cfg.loss.restore = 0.0
     if args.run_dir:
@@ -278,6 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", help="JSON training config (see configs/)")
     s.add_argument("--jpeg", action="store_true", help="compression-aware training (JPEG 70-95)")
     s.add_argument("--blocks", type=int, help="invertible blocks k in φ (default 8)")
+    s.add_argument(
+        "--loss-weights",
+        type=float,
+        nargs=3,
+        metavar=("APPROX", "RESTORE", "DELTA"),
+        help="loss weights λa λr λΔ (default 4 1 0.1)",
+    )
     s.add_argument("--no-psi", action="store_true", help="ablation: no encoder-decoder ψ")
     s.add_argument("--no-restore-loss", action="store_true", help="ablation: no restoration loss")
     s.add_argument(
