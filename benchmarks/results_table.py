@@ -36,8 +36,8 @@ def _cell(psnr: float | None, ssim: float | None) -> str:
 def table() -> str:
     lines = [
         "| operator | stored as | approx. PSNR/SSIM (ours) | restore PSNR/SSIM (ours) "
-        "| approx. (paper) | restore (paper) | photos | model |",
-        "|---|---|---|---|---|---|---|---|",
+        "| approx. (paper) | restore (paper) | identity approx. | photos | model |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for path in sorted(RESULTS.glob("*.json")):
         r = json.loads(path.read_text())
@@ -47,7 +47,8 @@ def table() -> str:
                 f"| {r['op']} | {fmt.upper().replace('JPEG', 'JPEG q')} "
                 f"| {_cell(m['approx_psnr'], m['approx_ssim'])} "
                 f"| {_cell(m['restore_psnr'], m['restore_ssim'])} "
-                f"| {_cell(*paper[:2])} | {_cell(*paper[2:])} | {r['photos']} | {r['model']} |"
+                f"| {_cell(*paper[:2])} | {_cell(*paper[2:])} "
+                f"| {r['identity_approx_psnr']:.2f} | {r['photos']} | {r['model']} |"
             )
     return "\n".join(lines)
 

@@ -58,7 +58,12 @@ def evaluate_model(
         x = img.astype(np.float32) / 255
         guide = ref.astype(np.float32) / 255 if model.net.cfg.guided else None
         out = np.clip(np.rint(model.apply_float(x, guide) * 255), 0, 255).astype(np.uint8)
-        row = {"photo": path.name, "size": f"{img.shape[1]}x{img.shape[0]}"}
+        row = {
+            "photo": path.name,
+            "size": f"{img.shape[1]}x{img.shape[0]}",
+            # what doing nothing scores: how far the operator moves this photo
+            "identity_approx_psnr": psnr(img, ref),
+        }
         for fmt in formats:
             stored = _png_roundtrip(out) if fmt == "png" else jpeg_roundtrip(out, int(fmt[4:]))
             restored = model.restore(stored)
@@ -90,6 +95,7 @@ def format_report(result: dict) -> str:
             f"{fmt:8} {m['approx_psnr']:12.2f} {m['approx_ssim']:7.4f} "
             f"{m['restore_psnr']:13.2f} {m['restore_ssim']:7.4f}"
         )
+    lines.append(f"(doing nothing scores {result['identity_approx_psnr']:.2f} dB approximation)")
     return "\n".join(lines)
 
 
