@@ -76,14 +76,22 @@ def cmd_reference(args: argparse.Namespace) -> int:
 def cmd_apply(args: argparse.Namespace) -> int:
     from restorable.batch import process_paths
     from restorable.files import content_hash, write_image
-    from restorable.models import load
+    from restorable.models import load, model_for
 
-    model = load(args.op, args.weights)
+    jpeg = bool(args.quality) or any(
+        str(args.output).lower().endswith(e) for e in (".jpg", ".jpeg")
+    )
+    model = load(args.model or model_for(args.op, jpeg, args.weights), args.weights)
 
     def run(src: Path, dst: Path) -> None:
         rgb, alpha = _read(src)
         out = model.apply(rgb, tile=args.tile or "auto")
-        meta = {"op": model.op, "model": model.version, "sha": content_hash(out)}
+        meta = {
+            "op": model.op,
+            "model": model.version,
+            "name": model.card.stem,
+            "sha": content_hash(out),
+        }
         quality = args.quality if dst.suffix.lower() in (".jpg", ".jpeg") else None
         write_image(dst, out, quality, args.force, meta=meta, alpha=alpha, inputs=[src])
 
@@ -109,7 +117,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
                     f"{src}: holds no record of a restorable edit (was it made by "
                     "'restorable apply'?); pass --op to say which operator made it"
                 )
-            op = meta["op"]
+            op = meta.get("name", meta["op"])
         if op not in cache:
             cache[op] = load(op, args.weights)
         rgb, alpha = _read(src)
@@ -158,13 +166,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg.loss.restore = 0.0
     if args.run_dir:
         cfg.run_dir = args.run_dir
+    if args.name:
+        cfg.name = args.name
+        cfg.version = f"{args.name}-v1"
     run = train(cfg, resume=args.resume)
-    print(f"model written to {run}/{cfg.op}.safetensors")
+    print(f"model written to {run}/{cfg.name or cfg.op}.safetensors")
     if args.install:
         import shutil
 
+        stem = cfg.name or cfg.op
         for ext in (".safetensors", ".json"):
-            shutil.copy(run / f"{cfg.op}{ext}", WEIGHTS_DIR / f"{cfg.op}{ext}")
+            shutil.copy(run / f"{stem}{ext}", WEIGHTS_DIR / f"{stem}{ext}")
         print(f"installed into {WEIGHTS_DIR}")
     return 0
 
@@ -239,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("apply", help="edit photos with a restorable model")
     s.add_argument("--op", required=True, help="operator id with a model (see 'restorable list')")
     s.add_argument("--quality", type=int, help="JPEG quality when writing .jpg (default 95)")
+    s.add_argument("--model", help="model name (default: OP, or OP-jpeg when writing JPEG)")
     s.add_argument("--tile", type=int, help="tile size in px (default: chosen to bound memory)")
     s.add_argument("--weights", help="folder with <op>.safetensors/.json (default: shipped)")
     io_args(s)
@@ -294,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="ψ also reads the classic operator's output (apply runs the operator)",
     )
+    s.add_argument("--name", help="model name, e.g. l0-jpeg (default: the operator id)")
     s.add_argument("--run-dir", help="where checkpoints and logs go (default runs/OP)")
     s.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
     s.add_argument("--install", action="store_true", help="copy the model into the package")

@@ -43,6 +43,11 @@ class ModelCard:
     params: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
+    name: str = ""  # file stem; "" means the operator id. Variants: "l0-jpeg" (JPEG-aware)
+
+    @property
+    def stem(self) -> str:
+        return self.name or self.op
 
 
 class RestorableModel:
@@ -135,11 +140,11 @@ def save_model(net: QuasiInvertibleNet, card: ModelCard, folder: Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().float().cpu().contiguous() for k, v in net.state_dict().items()}
-    path = folder / f"{card.op}.safetensors"
+    path = folder / f"{card.stem}.safetensors"
     tmp = path.with_suffix(".tmp")
     save_file(state, str(tmp), metadata={"op": card.op, "version": card.version})
     tmp.replace(path)
-    meta = folder / f"{card.op}.json"
+    meta = folder / f"{card.stem}.json"
     meta.with_suffix(".tmp").write_text(json.dumps(card.__dict__, indent=1) + "\n")
     meta.with_suffix(".tmp").replace(meta)
     return path
@@ -155,7 +160,8 @@ def available_models(folder: Path = WEIGHTS_DIR) -> list[str]:
 
 
 def load(op: str, weights_dir: str | Path | None = None, device: str = "cpu") -> RestorableModel:
-    """The restorable model for ``op`` (shipped, or from ``weights_dir``)."""
+    """The restorable model ``op`` (an operator id, or a variant name such as ``l0-jpeg``),
+    shipped or from ``weights_dir``."""
     folder = Path(weights_dir) if weights_dir else WEIGHTS_DIR
     card_path, weights = folder / f"{op}.json", folder / f"{op}.safetensors"
     if not card_path.exists() or not weights.exists():
@@ -165,3 +171,11 @@ def load(op: str, weights_dir: str | Path | None = None, device: str = "cpu") ->
     net = QuasiInvertibleNet(NetConfig(**card.net))
     net.load_state_dict(load_file(str(weights)))
     return RestorableModel(net, card, device)
+
+
+def model_for(op: str, jpeg: bool, weights_dir: str | Path | None = None) -> str:
+    """The model name to use for ``op``: its JPEG-aware variant when writing JPEG, if there."""
+    folder = Path(weights_dir) if weights_dir else WEIGHTS_DIR
+    if jpeg and (folder / f"{op}-jpeg.json").exists():
+        return f"{op}-jpeg"
+    return op

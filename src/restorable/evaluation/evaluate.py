@@ -79,6 +79,7 @@ def evaluate_model(
         "op": model.op,
         "model": model.version,
         "photos": len(rows),
+        "identity_approx_psnr": _mean([r["identity_approx_psnr"] for r in rows]),
         "mean": mean,
         "per_photo": rows,
     }

@@ -54,6 +54,7 @@ class TrainConfig:
     ckpt_minutes: float = 3.0
     run_dir: str = "runs/{op}"
     version: str = "{op}-v1"
+    name: str = ""  # model file stem (default: the operator id), e.g. "l0-jpeg"
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -195,6 +196,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
                 "trained_minutes": round(trained_s() / 60, 1),
             },
             metrics=metrics,
+            name=cfg.name,
         )
         save_model(net, card, run)
 
