@@ -53,7 +53,10 @@ def child(op: str, megapixels: float, what: str, budget_mb: float, untrained: bo
     h = round((megapixels * 1e6 / aspect) ** 0.5)
     w = round(h * aspect)
     img = np.ascontiguousarray(cv2.resize(photo, (w, h), interpolation=cv2.INTER_CUBIC))
-    tile = auto_tile(h, w, budget_mb, multiple=model.multiple, overlap=model.receptive_field)
+    from restorable.models import RESTORE_RECEPTIVE_FIELD
+
+    overlap = model.receptive_field if what == "apply" else RESTORE_RECEPTIVE_FIELD
+    tile = auto_tile(h, w, budget_mb, multiple=model.multiple, overlap=overlap)
     before = _max_rss_mb()
     run = model.apply if what == "apply" else model.restore
     start = time.perf_counter()
@@ -68,7 +71,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--op", default="l0")
     parser.add_argument("--sizes", type=float, nargs="+", default=[0.3, 3, 12, 24])
-    parser.add_argument("--budget-mb", type=float, default=1024)
+    parser.add_argument("--budget-mb", type=float, default=768, help="per pass (models.py default)")
     parser.add_argument("--untrained", action="store_true", help="random weights, no model file")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per measurement")
     parser.add_argument("--child", nargs=2, metavar=("MP", "WHAT"), help=argparse.SUPPRESS)
