@@ -13,6 +13,20 @@ training loss network; lower is better for each, and the two pull against each o
 - ``photo``      the photo itself (content distance 0 by definition; a reference point),
 
 plus the time to stylise one 640x480 image on the CPU with one thread.
+
+Last run (shipped weights, 8 validation photos at 384 px, 2-core shared CPU, 1 thread)::
+
+    style   method     style_dist content_dist
+    rain    ours           0.0324       0.5281
+    rain    reinhard       0.1852       0.4345
+    rain    untrained      0.8534       0.8419
+    rain    photo          0.8666       0.0000
+    scream  ours           0.0153       0.4718
+    scream  reinhard       0.1595       0.4299
+    scream  untrained      0.8757       0.8419
+    scream  photo          1.6577       0.0000
+    time rain: 0.639 s per 640x480 image (CPU, 1 thread)
+    time scream: 0.644 s per 640x480 image (CPU, 1 thread)
 """
 
 from __future__ import annotations

@@ -21,6 +21,8 @@ Lab space) and the untrained (randomly initialised) style network.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from skimage import color
@@ -76,7 +78,10 @@ def reinhard_colour_transfer(img: np.ndarray, style: np.ndarray) -> np.ndarray:
     am, asd = a.reshape(-1, 3).mean(0), a.reshape(-1, 3).std(0) + 1e-6
     bm, bsd = b.reshape(-1, 3).mean(0), b.reshape(-1, 3).std(0)
     out = (a - am) / asd * bsd + bm
-    return np.clip(color.lab2rgb(out), 0.0, 1.0).astype(np.float32)
+    with warnings.catch_warnings():  # out-of-gamut Lab values are clipped; that is expected
+        warnings.simplefilter("ignore", UserWarning)
+        rgb = color.lab2rgb(out)
+    return np.clip(rgb, 0.0, 1.0).astype(np.float32)
 
 
 def resize_long(img: np.ndarray, long_side: int) -> np.ndarray:
