@@ -206,6 +206,15 @@ def _register_styles() -> None:
             f"painting {painting}. ``strength`` in [0, 1] blends with the input photo."
         )
         register(name, "III", title, f"{JOHNSON_2016}; style: {painting}")(fn)
+    # Styles users trained with `restorable train-style` into the package's weights folder.
+    for path in sorted(WEIGHTS_DIR.glob("style_*.safetensors")):
+        name = path.stem.removeprefix("style_")
+        if name in paintings:
+            continue
+        fn = _make_operator(name)
+        fn.__name__ = f"style_{name}"
+        fn.__doc__ = f"Style transfer {name!r}, trained by the user with train-style."
+        register(name, "III", f"Style transfer: {name} (user)", JOHNSON_2016)(fn)
 
 
 _register_styles()
