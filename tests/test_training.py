@@ -100,3 +100,32 @@ def test_eval_reports_per_photo_and_mean(photos: Path, tmp_path: Path, monkeypat
         assert 10 < m["approx_psnr"] < 60 and 10 < m["restore_psnr"] < 100
         assert 0 < m["restore_ssim"] <= 1
     assert saved["mean"]["jpeg90"]["restore_psnr"] <= saved["mean"]["png"]["restore_psnr"] + 1
+
+
+def test_distributed_training_with_torchrun(photos: Path, tmp_path: Path) -> None:
+    """Two CPU processes under torchrun (gloo) train one model with DistributedDataParallel."""
+    import os
+    import subprocess
+    import sys
+
+    cfg = _cfg(photos, tmp_path, 3, "ddp").to_dict()
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    env = {**os.environ, "RESTORABLE_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "restorable.cli",
+        "train",
+        "--op",
+        "l0",
+        "--config",
+        str(tmp_path / "cfg.json"),
+    ]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    card = json.loads((tmp_path / "ddp" / "l0.json").read_text())
+    assert card["training"]["steps"] == 3

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -170,6 +171,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg.name = args.name
         cfg.version = f"{args.name}-v1"
     run = train(cfg, resume=args.resume)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
     print(f"model written to {run}/{cfg.name or cfg.op}.safetensors")
     if args.install:
         import shutil

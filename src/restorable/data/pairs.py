@@ -93,7 +93,7 @@ def _compute_one(job: tuple) -> None:
 
     img = resize_max_side(read_image(path), max_side)
     target = to_uint8(reference(op, **params)(img))
-    tmp = out.with_suffix(".tmp.npz")
+    tmp = out.with_suffix(f".{os.getpid()}.tmp.npz")  # unique: DDP ranks may race here
     np.savez(tmp, input=img, target=target)
     os.replace(tmp, out)
 
