@@ -132,8 +132,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from restorable.evaluation.compare import compare
+    from restorable.evaluation.metrics import format_psnr
 
-    compare(args.original, args.edited, args.restored, args.output, force=args.force)
+    m = compare(args.original, args.edited, args.restored, args.output, force=args.force)
+    print(f"original vs restored: PSNR {format_psnr(m['psnr'])}, SSIM {m['ssim']:.4f}")
     print(f"wrote {args.output}")
     return 0
 
