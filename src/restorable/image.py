@@ -14,6 +14,21 @@ from restorable.errors import RestorableError
 MIN_SIDE = 4
 
 
+def check_image(img: np.ndarray) -> np.ndarray:
+    """Validate an HxWx3 uint8 or float image without converting it (see as_float_image)."""
+    img = np.asarray(img)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise RestorableError(f"expected an RGB image of shape HxWx3, got shape {img.shape}")
+    if min(img.shape[:2]) < MIN_SIDE:
+        raise RestorableError(
+            f"image is too small ({img.shape[1]}x{img.shape[0]}); each side needs at least "
+            f"{MIN_SIDE} pixels"
+        )
+    if img.dtype != np.uint8 and not np.issubdtype(img.dtype, np.floating):
+        raise RestorableError(f"expected uint8 or float image, got dtype {img.dtype}")
+    return img
+
+
 def as_float_image(img: np.ndarray) -> np.ndarray:
     """Return ``img`` as a C-contiguous float32 HxWx3 array in [0, 1].
 

@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from restorable.errors import RestorableError
-from restorable.image import as_float_image, to_uint8
+from restorable.image import as_float_image, check_image, to_uint8
 from restorable.network.model import MULTIPLE, NetConfig, QuasiInvertibleNet
 from restorable.tiling import auto_tile, pad_to_multiple, run_tiled
 
@@ -114,25 +114,27 @@ class RestorableModel:
         operators such as L0 are not strictly local, so there tiled and whole-image outputs
         agree closely rather than exactly.
         """
-        x = as_float_image(img)
-        tile = self._tile(x, tile, self.receptive_field)
-        if tile is None or max(x.shape[:2]) <= tile:
+        src = check_image(img)  # uint8 stays uint8 until each tile: bounded memory
+        tile = self._tile(src, tile, self.receptive_field)
+        if tile is None or max(src.shape[:2]) <= tile:
+            x = as_float_image(src)
             return to_uint8(self.apply_float(x, self.reference_guide(x)))
-        fn = (
-            (lambda t: self.apply_float(t, self.reference_guide(t)))
-            if self.net.cfg.guided
-            else self.apply_float
-        )
-        return to_uint8(run_tiled(fn, x, tile, self.receptive_field, self.multiple))
+
+        def fn(t: np.ndarray) -> np.ndarray:
+            x = as_float_image(t)
+            return self.apply_float(x, self.reference_guide(x))
+
+        return run_tiled(fn, src, tile, self.receptive_field, self.multiple, finalize=to_uint8)
 
     def restore(self, img: np.ndarray, tile: int | str | None = "auto") -> np.ndarray:
         """The original photo recovered from an edited uint8 (or float) image."""
-        y = as_float_image(img)
+        src = check_image(img)
         overlap = RESTORE_RECEPTIVE_FIELD
-        tile = self._tile(y, tile, overlap)
-        if tile is None or max(y.shape[:2]) <= tile:
-            return to_uint8(self.restore_float(y))
-        return to_uint8(run_tiled(self.restore_float, y, tile, overlap, self.multiple))
+        tile = self._tile(src, tile, overlap)
+        if tile is None or max(src.shape[:2]) <= tile:
+            return to_uint8(self.restore_float(as_float_image(src)))
+        fn = lambda t: self.restore_float(as_float_image(t))  # noqa: E731
+        return run_tiled(fn, src, tile, overlap, self.multiple, finalize=to_uint8)
 
 
 def save_model(net: QuasiInvertibleNet, card: ModelCard, folder: Path) -> Path:
