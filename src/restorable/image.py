@@ -35,20 +35,11 @@ def as_float_image(img: np.ndarray) -> np.ndarray:
     Accepts uint8 (0..255) or float (assumed in [0, 1], clipped). Raises RestorableError for any
     other shape or dtype, or a side shorter than MIN_SIDE pixels.
     """
-    img = np.asarray(img)
-    if img.ndim != 3 or img.shape[2] != 3:
-        raise RestorableError(f"expected an RGB image of shape HxWx3, got shape {img.shape}")
-    if min(img.shape[:2]) < MIN_SIDE:
-        raise RestorableError(
-            f"image is too small ({img.shape[1]}x{img.shape[0]}); each side needs at least "
-            f"{MIN_SIDE} pixels"
-        )
+    img = check_image(img)
     if img.dtype == np.uint8:
         out = img.astype(np.float32) / 255.0
-    elif np.issubdtype(img.dtype, np.floating):
-        out = np.clip(img.astype(np.float32), 0.0, 1.0)
     else:
-        raise RestorableError(f"expected uint8 or float image, got dtype {img.dtype}")
+        out = np.clip(img.astype(np.float32), 0.0, 1.0)
     return np.ascontiguousarray(out)
 
 
