@@ -250,6 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
         )
         s.add_argument("--force", action="store_true", help="overwrite existing outputs")
 
+    def model_args(s: argparse.ArgumentParser) -> None:
+        s.add_argument("--tile", type=int, help="tile size in px (default: chosen to bound memory)")
+        s.add_argument("--weights", help="folder with <op>.safetensors/.json (default: shipped)")
+
     s = sub.add_parser("reference", help="run a classic operator (the ground truth)")
     s.add_argument("--op", required=True, help="operator id (see 'restorable list')")
     s.add_argument(
@@ -267,15 +271,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--op", required=True, help="operator id with a model (see 'restorable list')")
     s.add_argument("--quality", type=int, help="JPEG quality when writing .jpg (default 95)")
     s.add_argument("--model", help="model name (default: OP, or OP-jpeg when writing JPEG)")
-    s.add_argument("--tile", type=int, help="tile size in px (default: chosen to bound memory)")
-    s.add_argument("--weights", help="folder with <op>.safetensors/.json (default: shipped)")
+    model_args(s)
     io_args(s)
     s.set_defaults(fn=cmd_apply)
 
     s = sub.add_parser("restore", help="recover the original photos from edited files")
     s.add_argument("--op", help="operator that made the files (default: read from the file)")
-    s.add_argument("--tile", type=int, help="tile size in px (default: chosen to bound memory)")
-    s.add_argument("--weights", help="folder with <op>.safetensors/.json (default: shipped)")
+    model_args(s)
     io_args(s)
     s.set_defaults(fn=cmd_restore)
 
