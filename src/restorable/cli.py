@@ -144,6 +144,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from restorable.models import WEIGHTS_DIR
     from restorable.training.train import TrainConfig, train
 
+    if args.all:
+        from restorable.training.everything_cli import run
+
+        return run(args)
+    if not args.op:
+        raise RestorableError("say which operator to train (--op OP), or --all")
+
     base: dict = {"op": args.op}
     if args.config:
         base.update(json.loads(Path(args.config).read_text()))
@@ -289,8 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="overwrite an existing sheet")
     s.set_defaults(fn=cmd_compare)
 
-    s = sub.add_parser("train", help="train a restorable model for an operator")
-    s.add_argument("--op", required=True)
+    s = sub.add_parser("train", help="train a restorable model for an operator (or --all)")
+    s.add_argument("--op", help="operator id (or --all)")
     s.add_argument("--photos", help="folder of your own photos (default: the project's split)")
     s.add_argument("--steps", type=int)
     s.add_argument("--minutes", type=float, help="wall-clock budget (schedule follows the time)")
@@ -328,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--run-dir", help="where checkpoints and logs go (default runs/OP)")
     s.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
     s.add_argument("--install", action="store_true", help="copy the model into the package")
+    from restorable.training.everything_cli import add_arguments
+
+    add_arguments(s)
     s.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("eval", help="approximation and restoration PSNR/SSIM on validation photos")

@@ -137,11 +137,17 @@ class RestorableModel:
         return run_tiled(fn, src, tile, overlap, self.multiple, finalize=to_uint8)
 
 
-def save_model(net: QuasiInvertibleNet, card: ModelCard, folder: Path) -> Path:
-    """Write ``<op>.safetensors`` and ``<op>.json`` into ``folder`` (temp + rename)."""
+def save_model(net: QuasiInvertibleNet, card: ModelCard, folder: Path, half: bool = False) -> Path:
+    """Write ``<op>.safetensors`` and ``<op>.json`` into ``folder`` (temp + rename).
+
+    ``half`` stores fp16 weights (half the size; shipped models, measured by ``eval`` as
+    stored). The network still computes in fp32, so apply and restore use the very same
+    weights and the inverse stays exact.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().float().cpu().contiguous() for k, v in net.state_dict().items()}
+    dtype = torch.float16 if half else torch.float32
+    state = {k: v.detach().to(dtype).cpu().contiguous() for k, v in net.state_dict().items()}
     path = folder / f"{card.stem}.safetensors"
     tmp = path.with_suffix(".tmp")
     save_file(state, str(tmp), metadata={"op": card.op, "version": card.version})

@@ -79,20 +79,36 @@ def _operator_source_hash(op: str) -> str:
     ).hexdigest()[:10]
 
 
-def _cache_key(op: str, params: dict, max_side: int | None) -> str:
-    blob = json.dumps(
-        {"op": op, "params": params, "max_side": max_side, "code": _operator_source_hash(op)},
-        sort_keys=True,
-    )
-    return f"{op}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+def _retouch_random_mask(img: np.ndarray, params: dict, seed: int) -> np.ndarray:
+    from restorable.operators.photo import retouch_random_mask
+
+    return retouch_random_mask(img.astype(np.float32) / 255, seed=seed, eps=params.get("eps", 0.01))
+
+
+# Training-pair recipes other than "the operator on the photo": (img uint8, params, seed) -> f(I).
+# "random-mask": retouch's smoothing under random soft masks, since few training photos hold
+# faces (the guided model reads the real face mask's output at apply time).
+PAIR_RECIPES = {"random-mask": _retouch_random_mask}
+
+
+def _cache_key(op: str, params: dict, max_side: int | None, recipe: str = "") -> str:
+    key = {"op": op, "params": params, "max_side": max_side, "code": _operator_source_hash(op)}
+    if recipe:
+        key["recipe"] = recipe
+    blob = json.dumps(key, sort_keys=True)
+    return f"{op}{'-' + recipe if recipe else ''}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
 
 
 def _compute_one(job: tuple) -> None:
-    path, out, op, params, max_side = job
+    path, out, op, params, max_side, recipe = job
     from restorable.operators import reference
 
     img = resize_max_side(read_image(path), max_side)
-    target = to_uint8(reference(op, **params)(img))
+    if recipe:
+        seed = int(hashlib.sha256(path.read_bytes()).hexdigest()[:8], 16)
+        target = to_uint8(PAIR_RECIPES[recipe](img, params, seed))
+    else:
+        target = to_uint8(reference(op, **params)(img))
     tmp = out.with_suffix(f".{os.getpid()}.tmp.npz")  # unique: DDP ranks may race here
     np.savez(tmp, input=img, target=target)
     os.replace(tmp, out)
@@ -105,10 +121,18 @@ def compute_pairs(
     max_side: int | None = 640,
     cache_dir: Path | None = None,
     workers: int | None = None,
+    recipe: str = "",
+    progress: bool = True,
 ) -> list[Path]:
-    """Make sure every (I, f(I)) pair is cached; returns the cache files in ``paths`` order."""
+    """Make sure every (I, f(I)) pair is cached; returns the cache files in ``paths`` order.
+
+    ``recipe`` names an entry of :data:`PAIR_RECIPES` to make targets other than f(I).
+    """
     params = params or {}
-    folder = (cache_dir or default_cache_dir()) / "pairs" / _cache_key(op, params, max_side)
+    if recipe and recipe not in PAIR_RECIPES:
+        raise RestorableError(f"unknown pair recipe {recipe!r}; known: {' '.join(PAIR_RECIPES)}")
+    key = _cache_key(op, params, max_side, recipe)
+    folder = (cache_dir or default_cache_dir()) / "pairs" / key
     folder.mkdir(parents=True, exist_ok=True)
     outs = []
     jobs = []
@@ -117,11 +141,15 @@ def compute_pairs(
         out = folder / f"{p.stem}-{tag}.npz"
         outs.append(out)
         if not out.exists():
-            jobs.append((p, out, op, params, max_side))
+            jobs.append((p, out, op, params, max_side, recipe))
     if jobs:
-        workers = workers or os.cpu_count() or 1
-        with ProcessPoolExecutor(workers) as pool:
-            list(tqdm(pool.map(_compute_one, jobs), total=len(jobs), desc=f"pairs {op}"))
+        workers = min(len(jobs), workers or os.cpu_count() or 1)
+        bar = dict(total=len(jobs), desc=f"pairs {op}", disable=not progress)
+        if workers == 1:
+            list(tqdm(map(_compute_one, jobs), **bar))
+        else:
+            with ProcessPoolExecutor(workers) as pool:
+                list(tqdm(pool.map(_compute_one, jobs), **bar))
     return outs
 
 

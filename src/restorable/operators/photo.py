@@ -135,8 +135,40 @@ def retouch(img: np.ndarray, *, strength: float = 1.0, eps: float = 0.01) -> np.
     else:
         radius = max(2, int(round(min(h, w) / 100)))
         mask = _feather(skin, max(1.0, radius / 2))
-    smooth = cv2.ximgproc.guidedFilter(img, img, radius, float(eps))
+    return smooth_under_mask(img, mask, radius=radius, strength=strength, eps=eps)
+
+
+def smooth_under_mask(
+    img: np.ndarray, mask: np.ndarray, *, radius: int, strength: float = 1.0, eps: float = 0.01
+) -> np.ndarray:
+    """Self-guided filter of ``img`` blended in by ``strength * mask``; exact copy where 0."""
+    img = np.ascontiguousarray(img, dtype=np.float32)
+    smooth = cv2.ximgproc.guidedFilter(img, img, int(radius), float(eps))
     m = (float(strength) * mask)[:, :, None]
     out = img + m * (smooth - img)
     out = np.where(m > 0, out, img)  # exactly unchanged where the mask is zero
     return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def random_soft_mask(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """A few feathered ellipses of random size, place and opacity: stand-ins for skin regions.
+
+    The photo set holds few portraits, so the retouch model is trained to smooth under masks
+    like these on any photo; at apply time the guided model reads the real (face) mask's output.
+    """
+    mask = np.zeros((h, w), np.float32)
+    for _ in range(int(rng.integers(1, 5))):
+        centre = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        axes = (int(rng.uniform(0.05, 0.35) * w), int(rng.uniform(0.05, 0.35) * h))
+        cv2.ellipse(mask, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
+        # opacity varies per region, as a skin mask's soft edges and partial coverage do
+    mask *= float(rng.uniform(0.6, 1.0))
+    return np.clip(_feather(mask, max(1.0, min(h, w) / rng.uniform(20, 60))), 0.0, 1.0)
+
+
+def retouch_random_mask(img: np.ndarray, *, seed: int, eps: float = 0.01) -> np.ndarray:
+    """The retouch smoothing under a random soft mask (training pairs for ``retouch``)."""
+    rng = np.random.default_rng(seed)
+    h, w = img.shape[:2]
+    radius = int(rng.integers(2, max(3, min(h, w) // 40) + 1))
+    return smooth_under_mask(img, random_soft_mask(h, w, rng), radius=radius, eps=eps)

@@ -55,6 +55,8 @@ class TrainConfig:
     run_dir: str = "runs/{op}"
     version: str = "{op}-v1"
     name: str = ""  # model file stem (default: the operator id), e.g. "l0-jpeg"
+    init_from: str | None = None  # weights (.safetensors) to start from, e.g. OP's for OP-jpeg
+    pair_recipe: str = ""  # training targets other than f(I) (data.pairs.PAIR_RECIPES)
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -81,7 +83,8 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def _val_crops(cfg: TrainConfig, n: int = 8, size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Fixed centre crops of the first ``n`` validation photos, for progress figures."""
-    files = compute_pairs(cfg.op, photo_paths(cfg.photos, "val")[:n], cfg.params, cfg.max_side)
+    paths = photo_paths(cfg.photos, "val")[:n]
+    files = compute_pairs(cfg.op, paths, cfg.params, cfg.max_side, recipe=cfg.pair_recipe)
     pairs = load_pairs(files)
     s = min([size] + [min(x.shape[:2]) // 8 * 8 for x, _ in pairs])
     xs, ys = [], []
@@ -123,11 +126,23 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     run.mkdir(parents=True, exist_ok=True)
     version = cfg.version.format(op=cfg.op)
 
-    files = compute_pairs(cfg.op, photo_paths(cfg.photos, "train"), cfg.params, cfg.max_side)
+    files = compute_pairs(
+        cfg.op,
+        photo_paths(cfg.photos, "train"),
+        cfg.params,
+        cfg.max_side,
+        recipe=cfg.pair_recipe,
+        progress=progress,
+    )
     crops = PairCrops(load_pairs(files), cfg.crop, seed=cfg.seed + 1000 * rank)
     vx, vy = (_to_tensor(a, device) for a in _val_crops(cfg))
 
-    net = QuasiInvertibleNet(cfg.net).to(device)
+    net = QuasiInvertibleNet(cfg.net)
+    if cfg.init_from:
+        from safetensors.torch import load_file
+
+        net.load_state_dict(load_file(cfg.init_from))
+    net = net.to(device)
     model = torch.nn.parallel.DistributedDataParallel(net) if distributed else net
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=1e-5)
 
@@ -192,6 +207,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
                 "loss": asdict(cfg.loss),
                 "device": device,
                 "photos": cfg.photos or "shared/photos (split.json train)",
+                "init_from": Path(cfg.init_from).stem if cfg.init_from else None,
+                "pair_recipe": cfg.pair_recipe or None,
                 "final": final,
                 "trained_minutes": round(trained_s() / 60, 1),
             },

@@ -1,0 +1,352 @@
+"""Train every model at once: ``restorable train --all``.
+
+    photos ─► pairs for every operator (all cores, cached) ─► job queue
+        OP (guided, PNG)  ─────────► OP-jpeg (forked from OP, real JPEG on every other batch)
+        OP-learned (the paper's unguided design)
+    ─► N worker processes (one model each; several share one GPU) ─► OUT/weights (fp16)
+                                                                  ─► OUT/results/NAME.json (eval)
+
+Small models leave a GPU mostly idle, so the jobs run side by side in separate processes (one
+CUDA context each, one CPU thread each for crops and JPEG). ``--minutes`` is the wall-clock
+budget of the whole run: pairs are computed first, the rest is split between the jobs by how many
+rounds of workers they need (a JPEG fork gets half a fresh model's time), and what is left
+evaluates. Everything lands in one folder and a rerun with ``resume`` carries on where it stopped:
+finished jobs are skipped, unfinished ones continue from their checkpoints.
+
+OUT/
+  runs/NAME/      checkpoint, log.jsonl, config.json (training)
+  weights/NAME.*  the model as it ships (fp16 safetensors + JSON card)
+  results/NAME.json   ``restorable eval`` figures of the shipped weights
+  summary.json    one line per model: steps, minutes, device, figures, or the error
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing as mp
+import os
+import shutil
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from restorable.errors import RestorableError
+
+VARIANTS = ("png", "jpeg", "learned")
+
+# Training recipes by device. CPU: what the shipped CPU models used. CUDA: bigger batches and
+# crops (a GPU step costs about the same up to far larger batches than a small model needs).
+PRESETS: dict[str, dict] = {
+    "cpu": {"batch": 8, "crop": 96, "lr": 1e-3, "loss": {"approx": 4.0, "restore": 1.0}},
+    "cuda": {"batch": 16, "crop": 128, "lr": 1e-3, "loss": {"approx": 4.0, "restore": 1.0}},
+}
+
+# Per-operator changes to the recipe. retouch: few training photos hold faces, so its targets
+# are the retouch smoothing under random soft masks (data.pairs.PAIR_RECIPES).
+OP_OVERRIDES: dict[str, dict] = {"retouch": {"pair_recipe": "random-mask"}}
+
+
+@dataclass
+class Job:
+    """One model to train: its name, operator, variant and training config (a TrainConfig dict)."""
+
+    name: str
+    op: str
+    variant: str
+    config: dict
+    after: str | None = None  # a job whose final weights this one starts from
+    weight: float = 1.0  # share of a round's time (a fork needs less)
+    minutes: float | None = None  # training budget, set by the scheduler
+
+
+@dataclass
+class Plan:
+    jobs: list[Job]
+    out: Path
+    device: str
+    eval_photos: int | None
+    eval_jpeg: list[int] = field(default_factory=lambda: [90, 80, 70])
+
+
+def model_name(op: str, variant: str) -> str:
+    """The names users see: ``OP``, ``OP-jpeg``, ``OP-learned``."""
+    return op if variant == "png" else f"{op}-{variant}"
+
+
+def plan_jobs(
+    ops: list[str],
+    variants: list[str],
+    out: Path,
+    device: str = "cpu",
+    base: dict | None = None,
+    photos: str | None = None,
+) -> list[Job]:
+    """The jobs for ``ops`` × ``variants``, forks after their parents, in run order."""
+    from restorable.operators import get_operator
+
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise RestorableError(f"unknown variant {unknown[0]!r}; choose from {' '.join(VARIANTS)}")
+    for op in ops:
+        get_operator(op)  # one-line error for an unknown id
+    preset = {**PRESETS["cuda" if device == "cuda" else "cpu"], **(base or {})}
+    jobs: list[Job] = []
+    for variant in variants:  # all fresh models first, then the forks
+        for op in ops:
+            name = model_name(op, variant)
+            cfg = json.loads(json.dumps(preset))  # deep copy
+            cfg.update(OP_OVERRIDES.get(op, {}))
+            net = cfg.setdefault("net", {})
+            net["guided"] = variant != "learned"
+            cfg.update(
+                op=op,
+                name=name,
+                version=f"{name}-v1",
+                device=device,
+                threads=1,
+                photos=photos,
+                run_dir=str(out / "runs" / name),
+            )
+            job = Job(name, op, variant, cfg)
+            if variant == "jpeg":
+                cfg["jpeg"] = True
+                job.weight = 0.5
+                if "png" in variants:
+                    job.after = op
+                    cfg["warmup"] = 0
+                    cfg["lr"] = cfg.get("lr", 1e-3) * 0.5
+            if variant == "learned":
+                # the paper's design and loss (λΔ = 0 there; a little keeps Δ honest)
+                cfg["loss"] = {"approx": 4.0, "restore": 1.0, "delta": 0.01}
+            jobs.append(job)
+    return jobs
+
+
+def allot_minutes(jobs: list[Job], workers: int, minutes: float) -> None:
+    """Split ``minutes`` of wall clock between jobs run ``workers`` at a time.
+
+    Fresh models run in ceil(n/workers) rounds, forks after them in their own rounds; a round of
+    forks is worth ``weight`` of a fresh round. Each job gets its round's length.
+    """
+    fresh = [j for j in jobs if j.after is None]
+    forks = [j for j in jobs if j.after is not None]
+    rounds = math.ceil(len(fresh) / workers) * 1.0
+    if forks:
+        rounds += math.ceil(len(forks) / workers) * max(j.weight for j in forks)
+    unit = minutes / max(rounds, 1e-9)
+    for j in jobs:
+        j.minutes = unit * j.weight
+
+
+def _pairs_for(job: Job, eval_photos: int | None) -> None:
+    """Compute (or find cached) every pair a job and its eval will need, on all cores."""
+    from restorable.data.pairs import compute_pairs, photo_paths
+
+    cfg = job.config
+    params, photos = cfg.get("params", {}), cfg.get("photos")
+    recipe, max_side = cfg.get("pair_recipe", ""), cfg.get("max_side", 640)
+    compute_pairs(job.op, photo_paths(photos, "train"), params, max_side, recipe=recipe)
+    val = photo_paths(photos, "val")
+    compute_pairs(job.op, val[:8], params, max_side, recipe=recipe)  # training's progress crops
+    compute_pairs(job.op, val[:eval_photos], params, None)  # eval: stored size, real operator
+
+
+def _run_job(job: Job, plan: Plan) -> dict:
+    """Train one model (resuming), ship it as fp16, evaluate it. Runs in a worker process."""
+    import torch
+    from safetensors.torch import load_file
+
+    torch.set_num_threads(1)
+    from restorable.evaluation.evaluate import evaluate_model
+    from restorable.models import ModelCard, load, save_model
+    from restorable.network.model import NetConfig, QuasiInvertibleNet
+    from restorable.training.train import TrainConfig, train
+
+    started = time.time()
+    try:
+        cfg = TrainConfig.from_dict(job.config)
+        cfg.minutes = job.minutes
+        parent = plan.out / "runs" / (job.after or "") / f"{job.after}.safetensors"
+        if job.after and parent.exists():
+            cfg.init_from = str(parent)
+        run = train(cfg, resume=True, progress=False)
+        card = ModelCard(**json.loads((run / f"{job.name}.json").read_text()))
+        net = QuasiInvertibleNet(NetConfig(**card.net))
+        net.load_state_dict(load_file(str(run / f"{job.name}.safetensors")))
+        weights = plan.out / "weights"
+        save_model(net, card, weights, half=True)
+        device = "cuda" if plan.device == "cuda" else "cpu"
+        model = load(job.name, weights, device=device)
+        result = evaluate_model(model, cfg.photos, plan.eval_jpeg, plan.eval_photos, progress=False)
+        result["name"] = job.name
+        result["training"] = card.training
+        results = plan.out / "results"
+        results.mkdir(parents=True, exist_ok=True)
+        tmp = results / f"{job.name}.json.tmp"
+        tmp.write_text(json.dumps(result, indent=1) + "\n")
+        tmp.replace(results / f"{job.name}.json")
+        png = result["mean"]["png"]
+        return {
+            "name": job.name,
+            "steps": card.training["steps"],
+            "trained_minutes": card.training["trained_minutes"],
+            "device": card.training["device"],
+            "approx_psnr": round(png["approx_psnr"], 2),
+            "restore_psnr": round(png["restore_psnr"], 2),
+            "restore_psnr_jpeg90": round(result["mean"].get("jpeg90", {}).get("restore_psnr", 0), 2)
+            if "jpeg90" in result["mean"]
+            else None,
+            "wall_s": round(time.time() - started, 1),
+        }
+    except Exception as e:  # one failed model must not stop the others
+        return {
+            "name": job.name,
+            "error": f"{type(e).__name__}: {e}",
+            "trace": traceback.format_exc(),
+        }
+
+
+def _done(job: Job, out: Path) -> bool:
+    return (out / "results" / f"{job.name}.json").exists()
+
+
+def train_all(
+    ops: list[str] | None = None,
+    variants: list[str] | None = None,
+    out: str | Path = "runs-all",
+    device: str = "cpu",
+    minutes: float | None = 60.0,
+    model_minutes: float | None = None,
+    workers: int | None = None,
+    photos: str | None = None,
+    base: dict | None = None,
+    eval_photos: int | None = None,
+    eval_jpeg: list[int] | None = None,
+    retrain: bool = False,
+) -> list[dict]:
+    """Compute pairs, train every (op, variant) model concurrently, evaluate; see module doc.
+
+    ``minutes`` is the whole run's wall-clock budget; ``model_minutes`` instead gives every
+    fresh model that many minutes (forks half). Finished models are skipped unless ``retrain``.
+    """
+    from restorable.operators import operator_ids
+
+    t0 = time.time()
+    out = Path(out)
+    ops = ops or operator_ids()
+    variants = variants or ["png", "jpeg"]
+    jobs = plan_jobs(ops, variants, out, device, base, photos)
+    plan = Plan(
+        jobs, out, device, eval_photos, eval_jpeg if eval_jpeg is not None else [90, 80, 70]
+    )
+    if retrain:
+        for j in jobs:
+            shutil.rmtree(out / "runs" / j.name, ignore_errors=True)
+            (out / "results" / f"{j.name}.json").unlink(missing_ok=True)
+    todo = [j for j in jobs if not _done(j, out)]
+    out.mkdir(parents=True, exist_ok=True)
+
+    summary: list[dict] = []
+    for job in tqdm(todo, desc="pairs", unit="model"):
+        try:
+            _pairs_for(job, eval_photos)
+        except Exception as e:  # e.g. an operator needing opencv-contrib on a bare machine
+            summary.append({"name": job.name, "error": f"pairs: {type(e).__name__}: {e}"})
+    failed = {s["name"] for s in summary}
+    # a fork whose parent cannot train trains from scratch (it still has its own pairs)
+    todo = [j for j in todo if j.name not in failed]
+    if not todo:
+        return _write_summary(out, summary, jobs)
+
+    n_workers = workers or _default_workers(device, len(todo))
+    if model_minutes:
+        for j in todo:
+            j.minutes = model_minutes * j.weight
+    else:
+        left = (minutes or 60.0) - (time.time() - t0) / 60
+        # keep about a tenth for evaluation and writing (eval runs in the workers, after training)
+        allot_minutes(todo, n_workers, max(0.5, 0.88 * left))
+
+    ctx = mp.get_context("spawn")  # CUDA cannot be forked; spawn everywhere for one behaviour
+    pending = list(todo)
+    running: dict = {}
+    names_left = {j.name for j in todo}
+    bar = tqdm(total=len(todo), desc=f"train {len(todo)} models on {device} × {n_workers}")
+    with ProcessPoolExecutor(n_workers, mp_context=ctx) as pool:
+        while pending or running:
+            for job in list(pending):
+                if len(running) >= n_workers:
+                    break
+                if job.after in names_left and job.after not in failed:
+                    continue  # wait for the parent's weights
+                pending.remove(job)
+                running[pool.submit(_run_job, job, plan)] = job
+            if not running:  # only forks whose parents are gone: start them anyway
+                for job in pending:
+                    job.after = None
+                continue
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                job = running.pop(fut)
+                names_left.discard(job.name)
+                res = fut.result()
+                summary.append(res)
+                if "error" in res:
+                    failed.add(job.name)
+                    tqdm.write(f"{job.name}: FAILED {res['error']}")
+                else:
+                    tqdm.write(
+                        f"{job.name}: {res['steps']} steps, {res['trained_minutes']} min, "
+                        f"approx {res['approx_psnr']} dB, restore {res['restore_psnr']} dB"
+                    )
+                bar.update(1)
+    bar.close()
+    return _write_summary(out, summary, jobs)
+
+
+def _default_workers(device: str, n_jobs: int) -> int:
+    cores = os.cpu_count() or 1
+    if device == "cuda":
+        # one CPU core per worker for crops and JPEG; keep two for the system
+        return max(1, min(n_jobs, cores - 2, 16))
+    return max(1, min(n_jobs, cores))
+
+
+def _write_summary(out: Path, summary: list[dict], jobs: list[Job]) -> list[dict]:
+    """Merge this run's lines into OUT/summary.json (earlier runs' lines kept) and return them."""
+    path = out / "summary.json"
+    old = json.loads(path.read_text()) if path.exists() else []
+    merged = {s["name"]: s for s in old}
+    merged.update({s["name"]: s for s in summary})
+    order = [j.name for j in jobs]
+    lines = sorted(
+        merged.values(), key=lambda s: order.index(s["name"]) if s["name"] in order else 1e9
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(lines, indent=1) + "\n")
+    tmp.replace(path)
+    return summary
+
+
+def install(out: str | Path, names: list[str] | None = None, dest: Path | None = None) -> list[str]:
+    """Copy finished models (weights, card) from OUT/weights into the package's weights folder."""
+    from restorable.models import WEIGHTS_DIR
+
+    src = Path(out) / "weights"
+    dest = dest or WEIGHTS_DIR
+    done = []
+    for card in sorted(src.glob("*.json")):
+        if names and card.stem not in names:
+            continue
+        for ext in (".safetensors", ".json"):
+            tmp = dest / f"{card.stem}{ext}.tmp"
+            shutil.copy(src / f"{card.stem}{ext}", tmp)
+            tmp.replace(dest / f"{card.stem}{ext}")
+        done.append(card.stem)
+    return done

@@ -1,0 +1,72 @@
+"""``restorable train --all``: the options that only the train-everything run has, and its
+handler (called by the main CLI's ``train`` when ``--all`` is given).
+
+    restorable train --all [--ops l0,llf] [--variants png,jpeg,learned] [--device cuda]
+                     [--minutes M | --model-minutes M] [--out DIR] [--install]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from restorable.errors import RestorableError
+
+
+def add_arguments(s: argparse.ArgumentParser) -> None:
+    """The ``--all`` options, added to the ``train`` subcommand."""
+    g = s.add_argument_group("train everything (--all)")
+    g.add_argument("--all", action="store_true", help="train every operator's models at once")
+    g.add_argument("--ops", help="comma-separated operator ids (default: all twelve)")
+    g.add_argument(
+        "--variants",
+        default="png,jpeg",
+        help="comma-separated: png (OP), jpeg (OP-jpeg), learned (OP-learned); default png,jpeg",
+    )
+    g.add_argument("--out", default="runs-all", help="folder for runs, weights, results")
+    g.add_argument(
+        "--model-minutes",
+        type=float,
+        help="minutes per fresh model (forks half) instead of splitting --minutes",
+    )
+    g.add_argument("--workers", type=int, help="models trained at once (default: by device)")
+    g.add_argument("--eval-photos", type=int, help="validation photos per eval (default all 40)")
+    g.add_argument("--retrain", action="store_true", help="start the chosen models afresh")
+
+
+def run(args: argparse.Namespace) -> int:
+    from restorable.training.everything import install, train_all
+
+    base: dict = {}
+    if args.config:
+        base.update(json.loads(Path(args.config).read_text()))
+        base.pop("op", None)
+    for name in ("steps", "batch", "crop", "lr", "seed"):
+        if getattr(args, name) is not None:
+            base[name] = getattr(args, name)
+    if args.param:
+        raise RestorableError("--param applies to one operator; use it without --all")
+    ops = [o for o in (args.ops or "").split(",") if o] or None
+    variants = [v for v in args.variants.split(",") if v]
+    summary = train_all(
+        ops,
+        variants,
+        args.out,
+        device=args.device or "cpu",
+        minutes=args.minutes or 60.0,
+        model_minutes=args.model_minutes,
+        workers=args.workers,
+        photos=args.photos,
+        base=base,
+        eval_photos=args.eval_photos,
+        retrain=args.retrain,
+    )
+    failed = [s for s in summary if "error" in s]
+    for s in failed:
+        print(f"error: {s['name']}: {s['error']}")
+    print(f"{len(summary) - len(failed)} models trained, {len(failed)} failed; see {args.out}/")
+    if args.install:
+        names = install(args.out)
+        print(f"installed {len(names)} models: {' '.join(names)}")
+    return 1 if failed else 0

@@ -1,0 +1,117 @@
+"""``restorable train --all`` end to end in miniature: pairs for every operator asked for, the
+models trained side by side in worker processes (forks after their parents), shipped as fp16,
+evaluated, and a rerun that carries on instead of starting again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors import safe_open
+
+from restorable.cli import main
+from restorable.errors import RestorableError
+from restorable.files import read_image, write_image
+from restorable.models import load
+from restorable.training.everything import Job, allot_minutes, plan_jobs
+
+SAMPLES = Path(__file__).parents[1] / "src" / "restorable" / "samples"
+TINY = {
+    "steps": 3,
+    "batch": 2,
+    "crop": 32,
+    "warmup": 1,
+    "val_every": 2,
+    "max_side": 120,
+    "net": {"blocks": 2, "width": 8, "psi_width": 8},
+}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    """One miniature train-everything run: 2 operators × (png, jpeg, learned) on 2 workers."""
+    tmp = tmp_path_factory.mktemp("all")
+    photos = tmp / "photos"
+    photos.mkdir()
+    for i, p in enumerate(sorted(SAMPLES.glob("*.jpg"))):
+        write_image(photos / f"p{i}.png", read_image(p)[:96, :120])
+    (tmp / "cfg.json").write_text(json.dumps(TINY))
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RESTORABLE_CACHE", str(tmp / "cache"))
+    argv = ["train", "--all", "--ops", "exposure,retouch", "--variants", "png,jpeg,learned"]
+    argv += ["--photos", str(photos), "--config", str(tmp / "cfg.json"), "--out", str(tmp / "out")]
+    argv += ["--eval-photos", "1", "--workers", "2", "--minutes", "3"]
+    assert main(argv) == 0
+    yield tmp
+    mp.undo()
+
+
+NAMES = [f"{op}{v}" for op in ("exposure", "retouch") for v in ("", "-jpeg", "-learned")]
+
+
+def test_every_model_is_trained_shipped_and_evaluated(run: Path) -> None:
+    out = run / "out"
+    summary = {s["name"]: s for s in json.loads((out / "summary.json").read_text())}
+    assert set(summary) == set(NAMES)
+    for name in NAMES:
+        assert "error" not in summary[name], summary[name]
+        assert summary[name]["steps"] == 3
+        result = json.loads((out / "results" / f"{name}.json").read_text())
+        assert result["photos"] == 1 and set(result["mean"]) == {
+            "png",
+            "jpeg90",
+            "jpeg80",
+            "jpeg70",
+        }
+        with safe_open(str(out / "weights" / f"{name}.safetensors"), "pt") as f:
+            assert all(str(f.get_tensor(k).dtype) == "torch.float16" for k in f.keys())
+
+
+def test_variants_are_what_their_names_say(run: Path) -> None:
+    cards = {n: json.loads((run / "out" / "weights" / f"{n}.json").read_text()) for n in NAMES}
+    assert cards["exposure"]["net"]["guided"] and not cards["exposure-learned"]["net"]["guided"]
+    assert cards["exposure-jpeg"]["training"]["jpeg"]
+    assert cards["exposure-jpeg"]["training"]["init_from"] == "exposure"  # forked after its parent
+    assert cards["retouch"]["training"]["pair_recipe"] == "random-mask"
+    assert cards["exposure"]["training"]["pair_recipe"] is None
+
+
+def test_shipped_weights_round_trip(run: Path) -> None:
+    model = load("retouch-learned", run / "out" / "weights")
+    img = read_image(SAMPLES / "scikit-image__astronaut.jpg")[:64, :80]
+    edited = model.apply(img)
+    assert edited.shape == img.shape and edited.dtype == np.uint8
+    # barely trained, so near the identity; the inverse must still bring the photo back closely
+    assert np.abs(model.restore(edited).astype(int) - img).mean() < 8
+
+
+def test_rerun_skips_finished_models(run: Path, capsys) -> None:
+    out = run / "out"
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "weights").iterdir()}
+    argv = ["train", "--all", "--ops", "exposure", "--variants", "png,jpeg"]
+    argv += ["--photos", str(run / "photos"), "--out", str(out), "--config", str(run / "cfg.json")]
+    assert main(argv) == 0
+    assert "0 models trained" in capsys.readouterr().out
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "weights").iterdir()} == before
+
+
+def test_plan_orders_forks_after_parents_and_splits_time(tmp_path: Path) -> None:
+    jobs = plan_jobs(["l0", "llf"], ["png", "jpeg", "learned"], tmp_path)
+    names = [j.name for j in jobs]
+    assert names == ["l0", "llf", "l0-jpeg", "llf-jpeg", "l0-learned", "llf-learned"]
+    assert [j.after for j in jobs if j.variant == "jpeg"] == ["l0", "llf"]
+    allot_minutes(jobs, workers=4, minutes=9.0)
+    # 4 fresh models on 4 workers: one round; 2 forks: half a round -> 9 / 1.5 = 6 minutes
+    assert {j.name: j.minutes for j in jobs}["l0"] == pytest.approx(6.0)
+    assert {j.name: j.minutes for j in jobs}["l0-jpeg"] == pytest.approx(3.0)
+    assert isinstance(jobs[0], Job)
+
+
+def test_bad_requests_are_one_line_errors(tmp_path: Path, capsys) -> None:
+    with pytest.raises(RestorableError, match="unknown variant"):
+        plan_jobs(["l0"], ["png", "gif"], tmp_path)
+    assert main(["train", "--all", "--ops", "nosuch", "--out", str(tmp_path)]) == 2
+    assert "unknown operator" in capsys.readouterr().err
+    assert main(["train"]) == 2
