@@ -28,6 +28,12 @@ from restorable.image import to_uint8
 SHARED_PHOTOS = Path(__file__).resolve().parents[3].parent / "shared" / "photos"
 
 
+def shared_photos() -> Path:
+    """The project's photos: ``$RESTORABLE_PHOTOS`` (e.g. a downscaled copy carried to a GPU
+    machine, made by ``python -m restorable.data.carry``) or ``../shared/photos``."""
+    return Path(os.environ.get("RESTORABLE_PHOTOS") or SHARED_PHOTOS)
+
+
 def default_cache_dir() -> Path:
     """``$RESTORABLE_CACHE`` or ``~/.cache/restorable``."""
     return Path(os.environ.get("RESTORABLE_CACHE", Path.home() / ".cache" / "restorable"))
@@ -40,13 +46,12 @@ def photo_paths(photos: str | os.PathLike | None, subset: str) -> list[Path]:
     every tenth (sorted by name) so that ``eval`` on the same folder runs on a held-out part.
     """
     if photos is None:
-        if not SHARED_PHOTOS.is_dir():
-            raise RestorableError(
-                f"the project's photos are not at {SHARED_PHOTOS}; pass --photos DIR"
-            )
+        folder = shared_photos()
+        if not folder.is_dir():
+            raise RestorableError(f"the project's photos are not at {folder}; pass --photos DIR")
         split = load_split()
         names = split["train"] + split["val"] if subset == "all" else split[subset]
-        return [SHARED_PHOTOS / n for n in names]
+        return [folder / n for n in names]
     folder = Path(photos)
     if not folder.is_dir():
         raise RestorableError(f"{folder}: not a folder of photos")
