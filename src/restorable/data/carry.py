@@ -3,9 +3,10 @@
     python -m restorable.data.carry --out carry/photos [--max-side 640]
 
 The GPU machine cannot see ``../shared``; a working tree of at most 64 MiB travels. The 361
-photos at 640 px (JPEG q90 4:2:0, as most cameras save; same names) take about 19 MB; there, ``RESTORABLE_PHOTOS=carry/
-photos`` makes the split (``split.json``) find them. Pairs computed from these copies are
-consistent (I and f(I) come from the same pixels); eval there runs at 640 px, not stored size.
+photos at 640 px (JPEG q90 4:2:0, as most cameras save; same names) take about 19 MB; there,
+``RESTORABLE_PHOTOS=carry/photos`` makes the split (``split.json``) find them. Pairs computed
+from these copies are consistent (I and f(I) come from the same pixels); eval there runs at
+640 px, not stored size.
 """
 
 from __future__ import annotations
