@@ -69,6 +69,13 @@ def test_every_model_is_trained_shipped_and_evaluated(run: Path) -> None:
             assert all(str(f.get_tensor(k).dtype) == "torch.float16" for k in f.keys())
 
 
+def test_exposure_is_judged_on_its_clipped_highlights(run: Path) -> None:
+    result = json.loads((run / "out" / "results" / "exposure.json").read_text())
+    png = result["mean"]["png"]
+    assert 0 < png["clipped_fraction"] < 1  # brightening x2 clips part of a sample photo
+    assert 10 < png["clipped_restore_psnr"] < 100
+
+
 def test_variants_are_what_their_names_say(run: Path) -> None:
     cards = {n: json.loads((run / "out" / "weights" / f"{n}.json").read_text()) for n in NAMES}
     assert cards["exposure"]["net"]["guided"] and not cards["exposure-learned"]["net"]["guided"]

@@ -40,16 +40,16 @@ def _read(src: Path):
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from restorable.models import available_models
+    from restorable.models import models_by_op
     from restorable.operators import get_operator, operator_ids
 
-    models = set(available_models())
-    print(f"{'id':9} {'type':5} {'model':6} {'title':44} defaults")
+    models = models_by_op()
+    print(f"{'id':9} {'type':5} {'models':30} {'title':44} defaults")
     for op in operator_ids():
         info = get_operator(op)
         defaults = ", ".join(f"{k}={v}" for k, v in info.defaults.items()) or "-"
-        model = "yes" if op in models else "-"
-        print(f"{op:9} {info.kind:5} {model:6} {info.title:44} {defaults}")
+        names = " ".join(models.get(op, [])) or "-"
+        print(f"{op:9} {info.kind:5} {names:30} {info.title:44} {defaults}")
         if args.verbose:
             print(f"{'':22}{info.citation}")
     return 0
@@ -214,7 +214,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     samples = list_images(SAMPLES)
     print(f"{'model':8} {'sample':48} {'approx':>8} {'restore':>8}   sheet")
-    for name in args.op or [m for m in available_models() if not m.endswith("-jpeg")]:
+    # the PNG models: OP-jpeg shares its operator and look, OP-learned needs no operator
+    names = args.op or [m for m in available_models() if not m.endswith(("-jpeg", "-learned"))]
+    for name in names:
         model = load(name)
         target_of = reference(model.op, **model.card.params)
         for src in samples:

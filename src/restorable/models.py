@@ -167,6 +167,15 @@ def available_models(folder: Path = WEIGHTS_DIR) -> list[str]:
     )
 
 
+def models_by_op(folder: Path = WEIGHTS_DIR) -> dict[str, list[str]]:
+    """Model names in ``folder`` grouped by the operator they learned (``l0``: l0, l0-jpeg, ...)."""
+    groups: dict[str, list[str]] = {}
+    for name in available_models(folder):
+        op = json.loads((Path(folder) / f"{name}.json").read_text()).get("op", name)
+        groups.setdefault(op, []).append(name)
+    return groups
+
+
 def load(op: str, weights_dir: str | Path | None = None, device: str = "cpu") -> RestorableModel:
     """The restorable model ``op`` (an operator id, or a variant name such as ``l0-jpeg``),
     shipped or from ``weights_dir``."""

@@ -21,7 +21,13 @@ from PIL import Image
 from tqdm import tqdm
 
 from restorable.data.pairs import compute_pairs, load_pairs, photo_paths
-from restorable.evaluation.metrics import psnr, ssim
+from restorable.evaluation.metrics import (
+    clipped_pixels,
+    edited_pixels,
+    masked_psnr,
+    psnr,
+    ssim,
+)
 from restorable.models import RestorableModel, load
 from restorable.network.storage import jpeg_roundtrip
 
@@ -34,7 +40,23 @@ def _png_roundtrip(x: np.ndarray) -> np.ndarray:
 
 def _mean(values: list[float]) -> float:
     finite = [v for v in values if math.isfinite(v)]
-    return float(np.mean(finite)) if finite else float("inf")
+    if finite:
+        return float(np.mean(finite))
+    return float("inf") if any(math.isinf(v) for v in values) else float("nan")
+
+
+# What users of the applications judge, beyond whole-image figures (restore PSNR over a region):
+# exposure: the highlights the brightening clipped (what only the hidden original brings back);
+# retouch: the pixels the retouching changed, on photos where it found a face (portraits).
+def _region(op: str, img: np.ndarray, ref: np.ndarray) -> tuple[str, np.ndarray] | None:
+    if op == "exposure":
+        return "clipped", clipped_pixels(ref)
+    if op == "retouch":
+        from restorable.operators.photo import detect_faces
+
+        if detect_faces(img.astype(np.float32) / 255):
+            return "portrait_retouched", edited_pixels(img, ref)
+    return None
 
 
 def evaluate_model(
@@ -58,6 +80,7 @@ def evaluate_model(
         x = img.astype(np.float32) / 255
         guide = ref.astype(np.float32) / 255 if model.net.cfg.guided else None
         out = np.clip(np.rint(model.apply_float(x, guide) * 255), 0, 255).astype(np.uint8)
+        region = _region(model.op, img, ref)
         row = {
             "photo": path.name,
             "size": f"{img.shape[1]}x{img.shape[0]}",
@@ -73,13 +96,28 @@ def evaluate_model(
                 "restore_psnr": psnr(restored, img),
                 "restore_ssim": ssim(restored, img),
             }
+            if region is not None:
+                name, mask = region
+                row[fmt][f"{name}_restore_psnr"] = masked_psnr(restored, img, mask)
+                row[fmt][f"{name}_fraction"] = float(mask.mean())
+                if fmt == "png":
+                    row[fmt][f"{name}_identity_psnr"] = masked_psnr(stored, img, mask)
         rows.append(row)
-    mean = {fmt: {k: _mean([r[fmt][k] for r in rows]) for k in rows[0][fmt]} for fmt in formats}
+    keys = {fmt: sorted({k for r in rows for k in r[fmt]}) for fmt in formats}
+    mean = {
+        fmt: {k: _mean([r[fmt][k] for r in rows if k in r[fmt]]) for k in keys[fmt]}
+        for fmt in formats
+    }
     return {
         "op": model.op,
         "model": model.version,
         "photos": len(rows),
         "identity_approx_psnr": _mean([r["identity_approx_psnr"] for r in rows]),
+        # photos the application's own region figure covers (retouch: those with a face)
+        "region_photos": sum(
+            any(k.endswith("_restore_psnr") and math.isfinite(v) for k, v in r["png"].items())
+            for r in rows
+        ),
         "mean": mean,
         "per_photo": rows,
     }
@@ -96,6 +134,14 @@ def format_report(result: dict) -> str:
             f"{fmt:8} {m['approx_psnr']:12.2f} {m['approx_ssim']:7.4f} "
             f"{m['restore_psnr']:13.2f} {m['restore_ssim']:7.4f}"
         )
+    for fmt, m in result["mean"].items():
+        for k in m:
+            if k.endswith("_restore_psnr"):
+                what = k[: -len("_restore_psnr")]
+                lines.append(
+                    f"{fmt:8} {what.replace('_', ' ')} pixels: restore PSNR {m[k]:.2f} dB "
+                    f"(the edited file itself: {m.get(what + '_identity_psnr', float('nan')):.2f})"
+                )
     lines.append(f"(doing nothing scores {result['identity_approx_psnr']:.2f} dB approximation)")
     return "\n".join(lines)
 

@@ -49,3 +49,25 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 def format_psnr(value: float) -> str:
     """'34.12 dB', or 'inf dB' for identical images."""
     return "inf dB" if math.isinf(value) else f"{value:.2f} dB"
+
+
+def masked_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """PSNR over the pixels where ``mask`` (HxW bool) is set; nan when it selects none."""
+    a, b = _pair(a, b)
+    if not mask.any():
+        return float("nan")
+    d = a[mask].astype(np.float64) - b[mask].astype(np.float64)
+    mse = np.mean(d**2)
+    return float("inf") if mse == 0 else float(10.0 * math.log10(255.0**2 / mse))
+
+
+def clipped_pixels(reference: np.ndarray) -> np.ndarray:
+    """Pixels that an edit pushed to white in some channel (255): where highlight detail was
+    lost in the edit, so only the hidden original can bring it back."""
+    return (np.asarray(reference) == 255).any(axis=2)
+
+
+def edited_pixels(original: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Pixels an edit changed (by more than one level): for local edits such as retouching."""
+    diff = np.abs(np.asarray(original).astype(np.int16) - np.asarray(reference).astype(np.int16))
+    return diff.max(axis=2) > 1

@@ -1,6 +1,6 @@
 """Contact sheets for the README: every operator on one photo, labelled.
 
-    python -m restorable.evaluation.sheets -o docs/operators.jpg [--photo FILE] [--width 320]
+python -m restorable.evaluation.sheets -o docs/operators.jpg [--photo FILE] [--width 320]
 """
 
 from __future__ import annotations
