@@ -131,6 +131,42 @@ def test_rtv_rgf_remove_texture_keep_step_edge(op):
     assert row[50] - row[45] > 0.8 * (right - left)
 
 
+def _rgf_gauss(x: np.ndarray, sigma_s: float) -> np.ndarray:
+    return cv2.GaussianBlur(x, (0, 0), sigma_s, borderType=cv2.BORDER_REFLECT)
+
+
+def _rgf_jbf(guide: np.ndarray, src: np.ndarray, sigma_s: float, sigma_r: float) -> np.ndarray:
+    return cv2.ximgproc.jointBilateralFilter(
+        guide, src, -1, sigma_r, sigma_s, borderType=cv2.BORDER_REFLECT
+    )
+
+
+def test_rgf_one_iteration_is_the_gaussian(photo_img):
+    # the authors' code starts from a constant guide: its first pass is a plain Gaussian
+    out = smoothing.rgf(photo_img, sigma_s=2.5, iterations=1)
+    np.testing.assert_array_equal(out, np.clip(_rgf_gauss(photo_img, 2.5), 0, 1))
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_rgf_iterations_count_all_passes(n, photo_img, monkeypatch):
+    guide = _rgf_gauss(photo_img, 3.0)
+    for _ in range(n - 1):
+        guide = _rgf_jbf(guide, photo_img, 3.0, 0.1)
+    out = smoothing.rgf(photo_img, iterations=n)
+    np.testing.assert_array_equal(out, np.clip(guide, 0, 1))
+    calls = []
+    real = cv2.ximgproc.jointBilateralFilter
+    monkeypatch.setattr(
+        cv2.ximgproc, "jointBilateralFilter", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    smoothing.rgf(photo_img[:32, :32], iterations=n)
+    assert len(calls) == n - 1  # n passes in all: the Gaussian and n - 1 joint bilateral ones
+    smoothing.rgf(photo_img[:32, :32])
+    assert len(calls) == n - 1 + 3  # default: 4 passes
+    with pytest.raises(restorable.RestorableError):
+        smoothing.rgf(photo_img[:8, :8], iterations=0)
+
+
 def test_rtv_separable_solver_close_to_exact(photo_img):
     small = cv2.resize(photo_img, (80, 60), interpolation=cv2.INTER_AREA).astype(np.float64)
     wx, wy = smoothing._rtv_weights(small, 3.0, 0.02)
@@ -182,6 +218,59 @@ def test_cpd_strokes_darken_edges():
     flat[40:56, 40:56] = True
     assert np.abs(no_strokes - with_strokes)[flat].mean() < 0.02
     assert stylise.cpd(img, seed=1).tolist() != stylise.cpd(img, seed=0).tolist()
+
+
+def test_cpd_tone_model_puts_its_dark_share_below_0_35():
+    # a smooth ramp has a flat histogram, so histogram matching reproduces the model exactly
+    ramp = np.repeat(np.linspace(0, 1, 256, dtype=np.float32)[None, :], 128, axis=0)
+    edges, cdf = stylise._pencil_tone_model()
+    model_dark = float(np.interp(0.35, edges, cdf))
+    assert 0.12 < model_dark < 0.15  # the paper's model on 0-255 (was ~0.01 with σd on [0, 1])
+    tone = stylise._tone_map(ramp)
+    for t in (0.2, 0.35, 0.5, 0.8, 0.95):
+        assert abs(float((tone < t).mean()) - np.interp(t, edges, cdf)) < 0.015
+    # the drawing (tone times pencil texture, no strokes): the texture's dark hatching and light
+    # paper spread the tones a little, the dark share stays that of the model
+    out = stylise.cpd(np.repeat(ramp[:, :, None], 3, axis=2), stroke_width=0.0)
+    np.testing.assert_allclose(out[:, :, 0], out[:, :, 1], atol=1e-5)  # grey in, grey out
+    assert abs(float((out[:, :, 0] < 0.35).mean()) - model_dark) < 0.05
+    assert abs(float((out[:, :, 0] > 0.95).mean()) - (1 - np.interp(0.95, edges, cdf))) < 0.05
+
+
+def _half_depth_width(profile: np.ndarray) -> float:
+    """Full width at half maximum of a non-negative 1-D profile, linearly interpolated."""
+    i, half = int(profile.argmax()), profile.max() / 2
+    lo, hi = i, i
+    while lo > 0 and profile[lo - 1] >= half:
+        lo -= 1
+    while hi < len(profile) - 1 and profile[hi + 1] >= half:
+        hi += 1
+    left = lo - (profile[lo] - half) / (profile[lo] - profile[lo - 1])
+    right = hi + (profile[hi] - half) / (profile[hi] - profile[hi + 1])
+    return float(right - left)
+
+
+@pytest.mark.parametrize("width, lo, hi", [(3.0, 2.0, 5.0), (1.0, 0.5, 2.0)])
+def test_cpd_strokes_on_a_step_edge_are_about_width_px(width, lo, hi):
+    import scipy.ndimage
+
+    img = np.full((96, 96, 3), 0.3, np.float32)
+    img[:, 48:] = 0.7
+    lum = np.array([0.299, 0.587, 0.114], np.float32)
+    with_strokes = stylise.cpd(img, stroke_width=width) @ lum
+    no_strokes = stylise.cpd(img, stroke_width=0.0) @ lum
+    profile = (no_strokes - with_strokes)[16:80].mean(axis=0)
+    assert profile.max() > 0.3
+    assert 44 <= int(profile.argmax()) <= 51
+    assert lo <= _half_depth_width(profile) <= hi
+    # diagonal strokes have the same width across the stroke
+    yy, xx = np.mgrid[:96, :96]
+    grey = np.where(xx + yy < 96, 0.3, 0.7).astype(np.float32)
+    s = stylise._strokes(grey, 5, width, 1.0)
+    t = np.arange(-6.0, 6.0, 0.25)  # the normal (1, 1)/sqrt(2) through the stroke at x + y = 95
+    pts = 47.5 + t / np.sqrt(2)
+    across = 1.0 - scipy.ndimage.map_coordinates(s, [pts, pts], order=1)
+    assert lo <= 0.25 * _half_depth_width(across) <= hi
 
 
 def test_exposure_doubles_linear_light_and_clips_exactly():
