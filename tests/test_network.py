@@ -112,10 +112,11 @@ def test_jpeg_forward_is_real_codec_and_gradient_straight_through() -> None:
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, size=(2, 16, 24, 3), dtype=np.uint8)
     x = torch.from_numpy(img).permute(0, 3, 1, 2).float().div(255).requires_grad_(True)
-    y = jpeg(x, [90, 70])
-    for i, q in enumerate([90, 70]):
-        decoded = jpeg_roundtrip(img[i], q)
+    y = jpeg(x, [90, 70], subsampling=[0, 2])  # 4:4:4 and 4:2:0 chroma
+    for i, (q, sub) in enumerate([(90, 0), (70, 2)]):
+        decoded = jpeg_roundtrip(img[i], q, sub)
         assert np.array_equal(np.rint(y[i].detach().permute(1, 2, 0).numpy() * 255), decoded)
+    assert not np.array_equal(jpeg_roundtrip(img[1], 70, 2), jpeg_roundtrip(img[1], 70, 0))
     y.sum().backward()
     assert torch.allclose(x.grad, torch.ones_like(x))
     assert not np.array_equal(jpeg_roundtrip(img[0], 70), img[0])  # JPEG is lossy

@@ -19,20 +19,32 @@ def quantize(x: torch.Tensor) -> torch.Tensor:
     return x + (q - x).detach()
 
 
-def jpeg_roundtrip(x: np.ndarray, quality: int) -> np.ndarray:
-    """Encode uint8 HxWx3 as JPEG (no chroma subsampling, as we save) and decode it."""
+def jpeg_roundtrip(x: np.ndarray, quality: int, subsampling: int = 0) -> np.ndarray:
+    """Encode uint8 HxWx3 as JPEG and decode it. ``subsampling``: Pillow's 0 = 4:4:4 (as we
+    save), 1 = 4:2:2, 2 = 4:2:0 (as phones, websites and most encoders' defaults save)."""
     buf = io.BytesIO()
-    Image.fromarray(x).save(buf, "JPEG", quality=int(quality), subsampling=0)
+    Image.fromarray(x).save(buf, "JPEG", quality=int(quality), subsampling=int(subsampling))
     return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
 
 
-def jpeg(x: torch.Tensor, qualities: list[int] | torch.Tensor) -> torch.Tensor:
+def jpeg(
+    x: torch.Tensor,
+    qualities: list[int] | torch.Tensor,
+    subsampling: list[int] | None = None,
+) -> torch.Tensor:
     """Compression-aware µ: f̂ + ε with ε = JPEG(f̂) − f̂ from a real codec, held constant.
 
-    ``qualities`` gives one JPEG quality per image in the batch.
+    ``qualities`` (and ``subsampling``, default 4:4:4) give one setting per image in the batch:
+    training over the variety real encoders produce is what lets a file survive re-encoding.
     """
+    subsampling = [0] * len(x) if subsampling is None else subsampling
     with torch.no_grad():
         u8 = (x.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-        dec = np.stack([jpeg_roundtrip(im, int(q)) for im, q in zip(u8, qualities, strict=True)])
+        dec = np.stack(
+            [
+                jpeg_roundtrip(im, int(q), int(s))
+                for im, q, s in zip(u8, qualities, subsampling, strict=True)
+            ]
+        )
         target = torch.from_numpy(dec).to(x.device).permute(0, 3, 1, 2).float() / 255
     return x + (target - x).detach()

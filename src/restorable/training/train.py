@@ -46,7 +46,10 @@ class TrainConfig:
     loss: LossWeights = field(default_factory=LossWeights)
     net: NetConfig = field(default_factory=NetConfig)
     jpeg: bool = False  # compression-aware training (JPEG on half of the batches)
-    jpeg_qualities: tuple[int, int] = (70, 95)
+    jpeg_qualities: tuple[int, int] = (60, 95)
+    # chroma subsampling drawn per image (Pillow: 0 = 4:4:4, 2 = 4:2:0): files get re-encoded
+    # by phones and websites at 4:2:0, so the JPEG-aware models train on both
+    jpeg_subsampling: tuple[int, ...] = (0, 2)
     seed: int = 0
     device: str = "cpu"
     threads: int | None = None
@@ -63,8 +66,9 @@ class TrainConfig:
         d = dict(d)
         d["loss"] = LossWeights(**d.get("loss", {}))
         d["net"] = NetConfig(**d.get("net", {}))
-        if "jpeg_qualities" in d:
-            d["jpeg_qualities"] = tuple(d["jpeg_qualities"])
+        for key in ("jpeg_qualities", "jpeg_subsampling"):
+            if key in d:
+                d[key] = tuple(d[key])
         return cls(**d)
 
     def to_dict(self) -> dict:
@@ -229,7 +233,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         use_jpeg = cfg.jpeg and step % 2 == 1
         if use_jpeg:
             q = rng.integers(cfg.jpeg_qualities[0], cfg.jpeg_qualities[1] + 1, size=len(x))
-            stored = jpeg(out, q)
+            sub = rng.choice(cfg.jpeg_subsampling, size=len(x))
+            stored = jpeg(out, q, sub)
         else:
             stored = quantize(out)
         restored = net.inverse(stored) if cfg.loss.restore > 0 else None
