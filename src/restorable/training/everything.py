@@ -328,7 +328,7 @@ def _write_summary(out: Path, summary: list[dict], jobs: list[Job]) -> list[dict
         merged.values(), key=lambda s: order.index(s["name"]) if s["name"] in order else 1e9
     )
     out.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # two runs may share one folder
     tmp.write_text(json.dumps(lines, indent=1) + "\n")
     tmp.replace(path)
     return summary
