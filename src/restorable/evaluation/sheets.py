@@ -1,6 +1,8 @@
-"""Contact sheets for the README: every operator on one photo, labelled.
+"""Contact sheets for the README: every operator on one photo, and every shipped model per
+operator type (original | edited | restored | error), labelled.
 
 python -m restorable.evaluation.sheets -o docs/operators.jpg [--photo FILE] [--width 320]
+python -m restorable.evaluation.sheets --models -o docs/   # docs/models_I.jpg, _II, _III, _app
 """
 
 from __future__ import annotations
@@ -41,12 +43,68 @@ def operator_sheet(img: np.ndarray, ops: list[str] | None = None, columns: int =
     return labelled_grid(tiles, columns)
 
 
+def model_rows(img: np.ndarray, names: list[str]) -> list[tuple[str, np.ndarray]]:
+    """Per model: original | edited (the 8-bit file) | restored | |original − restored| × gain."""
+    from restorable.evaluation.compare import error_gain
+    from restorable.evaluation.metrics import psnr
+    from restorable.models import load
+
+    tiles = []
+    for name in names:
+        model = load(name)
+        edited = model.apply(img)
+        restored = model.restore(edited)
+        err = np.abs(img.astype(np.int16) - restored.astype(np.int16)).max(axis=2)
+        gain = error_gain(err)
+        ref = to_uint8(reference(model.op, **model.card.params)(img))
+        tiles += [
+            (f"{name}: original", img),
+            (f"edited ({psnr(edited, ref):.1f} dB to {model.op})", edited),
+            (f"restored ({psnr(restored, img):.1f} dB)", restored),
+            (
+                f"error x{gain}",
+                np.repeat(np.clip(err * gain, 0, 255).astype(np.uint8)[..., None], 3, 2),
+            ),
+        ]
+    return tiles
+
+
+# One photo per type where the operator needs one (retouch needs a face).
+TYPE_PHOTOS = {"app": "scikit-image__astronaut.jpg"}
+
+
+def model_sheets(folder: Path, width: int = 300) -> list[Path]:
+    """One sheet per operator type of the shipped PNG models; returns the files written."""
+    from restorable.models import models_by_op
+    from restorable.operators import get_operator
+
+    by_kind: dict[str, list[str]] = {}
+    for op, names in models_by_op().items():
+        if op in operator_ids() and op in names:
+            by_kind.setdefault(get_operator(op).kind, []).append(op)
+    written = []
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for kind, ops in sorted(by_kind.items()):
+        ops = [o for o in operator_ids() if o in ops]
+        photo = DEFAULT_PHOTO.with_name(TYPE_PHOTOS.get(kind, "scikit-image__coffee.jpg"))
+        img = resize_max_side(read_image(photo), width)
+        path = Path(folder) / f"models_{kind}.jpg"
+        write_image(path, labelled_grid(model_rows(img, ops), 4), quality=88, force=True)
+        written.append(path)
+    return written
+
+
 def main() -> None:
-    p = argparse.ArgumentParser(description="Every reference operator on one photo.")
-    p.add_argument("-o", "--output", required=True)
+    p = argparse.ArgumentParser(description="Every reference operator (or model) on one photo.")
+    p.add_argument("-o", "--output", required=True, help="sheet file (a folder with --models)")
     p.add_argument("--photo", default=str(DEFAULT_PHOTO))
     p.add_argument("--width", type=int, default=300)
+    p.add_argument("--models", action="store_true", help="per-type sheets of the shipped models")
     args = p.parse_args()
+    if args.models:
+        for path in model_sheets(Path(args.output), args.width):
+            print(f"wrote {path}")
+        return
     img = resize_max_side(read_image(args.photo), args.width)
     write_image(args.output, operator_sheet(img), quality=88, force=True)
     print(f"wrote {args.output}")
