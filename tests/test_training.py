@@ -129,3 +129,26 @@ def test_distributed_training_with_torchrun(photos: Path, tmp_path: Path) -> Non
     assert proc.returncode == 0, proc.stderr[-2000:]
     card = json.loads((tmp_path / "ddp" / "l0.json").read_text())
     assert card["training"]["steps"] == 3
+
+
+def test_adversarial_term_trains_a_discriminator_and_resumes(
+    photos: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Type III: with λadv > 0 a patch discriminator trains beside f̂, is checkpointed, and a
+    resumed run continues exactly as a straight one."""
+    monkeypatch.setenv("RESTORABLE_CACHE", str(tmp_path / "cache"))
+    straight = _cfg(photos, tmp_path, 4, "adv-a")
+    straight.loss.adversarial = 0.1
+    a = train(straight, progress=False)
+    cfg = _cfg(photos, tmp_path, 2, "adv-b")
+    cfg.loss.adversarial = 0.1
+    train(cfg, progress=False)
+    cfg.steps = 4
+    b = train(cfg, resume=True, progress=False)
+    state = torch.load(b / "checkpoint.pt", weights_only=False)
+    assert "disc" in state and "disc_opt" in state
+    logged = [json.loads(line) for line in (a / "log.jsonl").read_text().splitlines()]
+    assert all("disc" in r and "adversarial" in r for r in logged)
+    wa, wb = load_file(str(a / "l0.safetensors")), load_file(str(b / "l0.safetensors"))
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k

@@ -174,6 +174,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg.loss.approx, cfg.loss.restore, cfg.loss.delta = args.loss_weights
     if args.no_restore_loss:
         cfg.loss.restore = 0.0
+    if args.adversarial is not None:
+        cfg.loss.adversarial = args.adversarial
     if args.run_dir:
         cfg.run_dir = args.run_dir
     if args.name:
@@ -325,6 +327,12 @@ def build_parser() -> argparse.ArgumentParser:
         nargs=3,
         metavar=("APPROX", "RESTORE", "DELTA"),
         help="loss weights λa λr λΔ (default 4 1 0.1)",
+    )
+    s.add_argument(
+        "--adversarial",
+        type=float,
+        metavar="W",
+        help="weight of a patch-discriminator term (Type III texture; default 0)",
     )
     s.add_argument("--no-psi", action="store_true", help="ablation: no encoder-decoder ψ")
     s.add_argument("--no-restore-loss", action="store_true", help="ablation: no restoration loss")

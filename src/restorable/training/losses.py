@@ -1,6 +1,6 @@
 """The training objective of Ouyang et al. (2022), Eq. 5.
 
-    L = λa‖f̂(I) − f(I)‖² + λr‖Î − I‖² + λΔ‖Δ‖²  (+ λadv·L_adv for Type III, not yet)
+    L = λa‖f̂(I) − f(I)‖² + λr‖Î − I‖² + λΔ‖Δ‖²  (+ λadv·L_adv for Type III, in train.py)
 
 Î is restored from the *stored* output µ(f̂(I)) with Δ = 0, exactly as ``restore`` will run, so
 the network learns to survive rounding and JPEG. Mean squared errors (not sums) keep the weights
@@ -19,7 +19,7 @@ class LossWeights:
     approx: float = 4.0
     restore: float = 1.0
     delta: float = 0.1
-    adversarial: float = 0.0  # room for Type III operators; not implemented yet
+    adversarial: float = 0.0  # Type III: patch discriminator term (training/adversarial.py)
 
 
 def total_loss(

@@ -149,6 +149,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     net = net.to(device)
     model = torch.nn.parallel.DistributedDataParallel(net) if distributed else net
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=1e-5)
+    disc = disc_opt = None
+    if cfg.loss.adversarial > 0:  # Type III: a patch discriminator on f̂(I) vs f(I)
+        from restorable.training.adversarial import PatchDiscriminator
+
+        disc = PatchDiscriminator().to(device)
+        disc_opt = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
 
     def progress_at(step: int) -> float:
         """Fraction of the run done: by steps, or by time when a budget in minutes is set."""
@@ -169,6 +175,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         state = torch.load(ckpt, map_location=device, weights_only=False)
         net.load_state_dict(state["net"])
         opt.load_state_dict(state["opt"])
+        if disc is not None and "disc" in state:
+            disc.load_state_dict(state["disc"])
+            disc_opt.load_state_dict(state["disc_opt"])
         crops.set_state(state["crops_rng"])
         torch.set_rng_state(state["torch_rng"])
         step, best = state["step"], state.get("best")
@@ -188,6 +197,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
             {
                 "net": net.state_dict(),
                 "opt": opt.state_dict(),
+                **(
+                    {"disc": disc.state_dict(), "disc_opt": disc_opt.state_dict()}
+                    if disc is not None
+                    else {}
+                ),
                 "crops_rng": crops.state(),
                 "torch_rng": torch.get_rng_state(),
                 "step": step,
@@ -239,6 +253,16 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
             stored = quantize(out)
         restored = net.inverse(stored) if cfg.loss.restore > 0 else None
         loss, parts = total_loss(out, y, restored, x, delta, cfg.loss)
+        if disc is not None:
+            from restorable.training.adversarial import discriminator_loss, generator_loss
+
+            d_loss = discriminator_loss(disc, y, out)
+            disc_opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            disc_opt.step()
+            g_loss = generator_loss(disc, out)
+            loss = loss + cfg.loss.adversarial * g_loss
+            parts.update(adversarial=float(g_loss.detach()), disc=float(d_loss.detach()))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip))
