@@ -1,0 +1,26 @@
+"""README sheets: per model, original | edited | restored | error, from the shipped weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from restorable.evaluation.sheets import labelled_grid, model_rows
+from restorable.files import read_image
+
+SAMPLE = Path(__file__).parents[1] / "src" / "restorable" / "samples" / "scikit-image__coffee.jpg"
+
+
+def test_model_rows_show_the_edit_and_the_restoration() -> None:
+    img = read_image(SAMPLE)[:64, :96]
+    tiles = model_rows(img, ["l0"])
+    labels = [t[0] for t in tiles]
+    assert labels[0] == "l0: original" and labels[3].startswith("error x")
+    assert all(t[1].shape == img.shape and t[1].dtype == np.uint8 for t in tiles)
+    assert np.array_equal(tiles[0][1], img)
+    assert not np.array_equal(tiles[1][1], img)  # the edit is visible
+    restored = tiles[2][1].astype(int)
+    assert np.abs(restored - img).mean() < np.abs(tiles[1][1].astype(int) - img).mean()
+    sheet = labelled_grid(tiles, 4)
+    assert sheet.shape[1] == 4 * 96 and sheet.shape[0] > 64
