@@ -152,3 +152,17 @@ def test_adversarial_term_trains_a_discriminator_and_resumes(
     wa, wb = load_file(str(a / "l0.safetensors")), load_file(str(b / "l0.safetensors"))
     for k in wa:
         assert torch.equal(wa[k], wb[k]), k
+
+
+def test_user_folder_holds_eval_photos_out_of_training(photos: Path, tmp_path: Path) -> None:
+    from restorable.data.pairs import photo_paths
+    from restorable.errors import RestorableError
+
+    train_set, val_set = photo_paths(str(photos), "train"), photo_paths(str(photos), "val")
+    assert val_set and train_set and not set(train_set) & set(val_set)
+    assert sorted(train_set + val_set) == sorted(photo_paths(str(photos), "all"))
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    write_image(lone / "a.png", read_image(SAMPLES / "scikit-image__chelsea.jpg")[:40, :40])
+    with pytest.raises(RestorableError, match="at least 2"):
+        photo_paths(str(lone), "train")

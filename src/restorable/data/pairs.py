@@ -42,8 +42,9 @@ def default_cache_dir() -> Path:
 def photo_paths(photos: str | os.PathLike | None, subset: str) -> list[Path]:
     """The photos to use: the project's split (``subset`` train/val/all) or a user's folder.
 
-    A user's folder has no split file: ``train`` and ``all`` take every photo in it, ``val``
-    every tenth (sorted by name) so that ``eval`` on the same folder runs on a held-out part.
+    A user's folder has no split file: ``val`` is every tenth photo (sorted by name, starting
+    with the first) and ``train`` the others, so ``eval`` on the folder a model was trained on
+    measures photos the model never saw; ``all`` is every photo.
     """
     if photos is None:
         folder = shared_photos()
@@ -60,6 +61,14 @@ def photo_paths(photos: str | os.PathLike | None, subset: str) -> list[Path]:
         raise RestorableError(f"{folder}: contains no image files")
     if subset == "val":
         return paths[::10]
+    if subset == "train":
+        held_in = [p for i, p in enumerate(paths) if i % 10]
+        if not held_in:
+            raise RestorableError(
+                f"{folder}: holds {len(paths)} photo(s); training needs at least 2 "
+                "(every tenth is held out for eval)"
+            )
+        return held_in
     return paths
 
 

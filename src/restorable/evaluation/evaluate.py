@@ -125,8 +125,11 @@ def evaluate_model(
 
 def format_report(result: dict) -> str:
     """A plain table of the means (and the count of photos)."""
+    names = [r["photo"] for r in result.get("per_photo", [])]
+    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
     lines = [
-        f"{result['op']} ({result['model']}), {result['photos']} validation photos",
+        f"{result['op']} ({result['model']}), {result['photos']} photos held out of training"
+        + (f": {shown}" if names else ""),
         f"{'format':8} {'approx PSNR':>12} {'SSIM':>7} {'restore PSNR':>13} {'SSIM':>7}",
     ]
     for fmt, m in result["mean"].items():
