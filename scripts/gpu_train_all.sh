@@ -8,6 +8,13 @@
 #
 # wmf, rgf and retouch need opencv-contrib (cv2.ximgproc), which that machine lacks: they train
 # on the CPU here. Environment knobs: MINUTES, OPS, VARIANTS, DEVICE, WORKERS, CONFIG.
+#
+# VARIANTS takes any of restorable.training.everything.VARIANTS. The default trains the shipped
+# models; the paper's baselines (Table 1) and ablations (Table 4) are opt-in, e.g.
+#   VARIANTS=png,jpeg,learned,ied,stega OPS=l0,llf bash scripts/gpu_train_all.sh
+#   VARIANTS=learned,ablation-no-psi,ablation-k4,ablation-no-restore-loss OPS=l0 bash ...
+# Each variant adds one model per operator to the same MINUTES, so keep OPS short when adding
+# them. Back here, python benchmarks/paper_tables.py --results runs-gpu/results prints the tables.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 MINUTES=${MINUTES:-7}

@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from restorable.errors import RestorableError
 from restorable.image import as_float_image, check_image, to_uint8
+from restorable.network.factory import build_net
 from restorable.network.model import MULTIPLE, NetConfig, QuasiInvertibleNet
 from restorable.tiling import auto_tile, pad_to_multiple, run_tiled
 
@@ -60,6 +61,11 @@ class RestorableModel:
         self.net = net.eval().to(device)
         self.card = card
         self.device = device
+        # the baselines (restorable.baselines) say how far their own networks reach
+        self.receptive_field = getattr(net, "receptive_field", RECEPTIVE_FIELD)
+        self.restore_receptive_field = getattr(
+            net, "restore_receptive_field", RESTORE_RECEPTIVE_FIELD
+        )
 
     @property
     def op(self) -> str:
@@ -129,7 +135,7 @@ class RestorableModel:
     def restore(self, img: np.ndarray, tile: int | str | None = "auto") -> np.ndarray:
         """The original photo recovered from an edited uint8 (or float) image."""
         src = check_image(img)
-        overlap = RESTORE_RECEPTIVE_FIELD
+        overlap = self.restore_receptive_field
         tile = self._tile(src, tile, overlap)
         if tile is None or max(src.shape[:2]) <= tile:
             return to_uint8(self.restore_float(as_float_image(src)))
@@ -185,7 +191,7 @@ def load(op: str, weights_dir: str | Path | None = None, device: str = "cpu") ->
         have = " ".join(available_models(folder)) or "none"
         raise RestorableError(f"no restorable model for {op!r} in {folder} (models there: {have})")
     card = ModelCard(**json.loads(card_path.read_text()))
-    net = QuasiInvertibleNet(NetConfig(**card.net))
+    net = build_net(NetConfig(**card.net))  # ours, or a baseline when card.net["arch"] says so
     net.load_state_dict(load_file(str(weights)))
     return RestorableModel(net, card, device)
 

@@ -31,8 +31,14 @@ MULTIPLE = 8  # input sides must be divisible by this (pad and crop back)
 
 @dataclass
 class NetConfig:
-    """Architecture switches; ``use_psi=False`` and ``blocks=4`` are the paper's ablations."""
+    """Architecture switches; ``use_psi=False`` and ``blocks=4`` are the paper's ablations.
 
+    ``arch`` names the module (``restorable.network.factory.build_net``): ours, or one of the
+    paper's baselines "ied" and "stega" (``restorable.baselines``), which read ``psi_width`` and
+    ``guided`` only.
+    """
+
+    arch: str = "quasi-invertible"
     blocks: int = 8  # k, invertible couplings in φ
     width: int = 32  # width of each coupling's sub-network
     phi_depth: int = 1  # hidden convs per φ sub-network: restoration is easy, keep φ cheap

@@ -3,6 +3,7 @@
     photos ─► pairs for every operator (all cores, cached) ─► job queue
         OP (guided, PNG)  ─────────► OP-jpeg (forked from OP, real JPEG on every other batch)
         OP-learned (the paper's unguided design)
+        OP-ied, OP-stega (the paper's baselines)   OP-ablation-* (Table 4, changes to OP-learned)
     ─► N worker processes (one model each; several share one GPU) ─► OUT/weights (fp16)
                                                                   ─► OUT/results/NAME.json (eval)
 
@@ -37,7 +38,33 @@ from tqdm import tqdm
 
 from restorable.errors import RestorableError
 
-VARIANTS = ("png", "jpeg", "learned")
+VARIANTS = (
+    "png",
+    "jpeg",
+    "learned",
+    "ied",
+    "stega",
+    "ablation-no-psi",
+    "ablation-k4",
+    "ablation-no-restore-loss",
+)
+
+# The paper's loss (λΔ = 0 there; a little keeps Δ honest), for OP-learned and what compares to it
+PAPER_LOSS = {"approx": 4.0, "restore": 1.0, "delta": 0.01}
+
+# What a variant changes in the recipe (net keys into NetConfig, loss keys into LossWeights).
+# Baselines (Table 1): same losses as ours; their widths follow psi_width (about our size).
+# Ablations (Table 4): OP-learned with one thing removed, as configs/ablation-*.json describe.
+VARIANT_CHANGES: dict[str, dict] = {
+    "png": {"net": {"guided": True}},
+    "jpeg": {"net": {"guided": True}, "jpeg": True},
+    "learned": {"net": {"guided": False}, "loss": PAPER_LOSS},
+    "ied": {"net": {"arch": "ied", "guided": False}, "loss": {**PAPER_LOSS, "delta": 0.0}},
+    "stega": {"net": {"arch": "stega", "guided": True}, "loss": {**PAPER_LOSS, "delta": 0.0}},
+    "ablation-no-psi": {"net": {"guided": False, "use_psi": False}, "loss": PAPER_LOSS},
+    "ablation-k4": {"net": {"guided": False, "blocks": 4}, "loss": PAPER_LOSS},
+    "ablation-no-restore-loss": {"net": {"guided": False}, "loss": {**PAPER_LOSS, "restore": 0.0}},
+}
 
 # Training recipes by device. CPU: what the shipped CPU models used. CUDA: bigger batches and
 # crops (a GPU step costs about the same up to far larger batches than a small model needs).
@@ -74,7 +101,7 @@ class Plan:
 
 
 def model_name(op: str, variant: str) -> str:
-    """The names users see: ``OP``, ``OP-jpeg``, ``OP-learned``."""
+    """The names users see: ``OP``, ``OP-jpeg``, ``OP-learned``, ``OP-ied``, ``OP-ablation-k4``."""
     return op if variant == "png" else f"{op}-{variant}"
 
 
@@ -101,8 +128,10 @@ def plan_jobs(
             name = model_name(op, variant)
             cfg = json.loads(json.dumps(preset))  # deep copy
             cfg.update(OP_OVERRIDES.get(op, {}))
-            net = cfg.setdefault("net", {})
-            net["guided"] = variant != "learned"
+            changes = VARIANT_CHANGES[variant]
+            cfg.setdefault("net", {}).update({"arch": "quasi-invertible", **changes["net"]})
+            if "loss" in changes:
+                cfg["loss"] = {**cfg.get("loss", {}), **changes["loss"]}
             cfg.update(
                 op=op,
                 name=name,
@@ -114,15 +143,12 @@ def plan_jobs(
             )
             job = Job(name, op, variant, cfg)
             if variant == "jpeg":
-                cfg["jpeg"] = True
+                cfg["jpeg"] = changes["jpeg"]
                 job.weight = 0.5
                 if "png" in variants:
                     job.after = op
                     cfg["warmup"] = 0
                     cfg["lr"] = cfg.get("lr", 1e-3) * 0.5
-            if variant == "learned":
-                # the paper's design and loss (λΔ = 0 there; a little keeps Δ honest)
-                cfg["loss"] = {"approx": 4.0, "restore": 1.0, "delta": 0.01}
             jobs.append(job)
     return jobs
 
@@ -164,7 +190,8 @@ def _run_job(job: Job, plan: Plan) -> dict:
     torch.set_num_threads(1)
     from restorable.evaluation.evaluate import evaluate_model
     from restorable.models import ModelCard, load, save_model
-    from restorable.network.model import NetConfig, QuasiInvertibleNet
+    from restorable.network.factory import build_net
+    from restorable.network.model import NetConfig
     from restorable.training.train import TrainConfig, train
 
     started = time.time()
@@ -176,7 +203,7 @@ def _run_job(job: Job, plan: Plan) -> dict:
             cfg.init_from = str(parent)
         run = train(cfg, resume=True, progress=False)
         card = ModelCard(**json.loads((run / f"{job.name}.json").read_text()))
-        net = QuasiInvertibleNet(NetConfig(**card.net))
+        net = build_net(NetConfig(**card.net))
         net.load_state_dict(load_file(str(run / f"{job.name}.safetensors")))
         weights = plan.out / "weights"
         save_model(net, card, weights, half=True)

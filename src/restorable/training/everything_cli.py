@@ -1,7 +1,7 @@
 """``restorable train --all``: the options that only the train-everything run has, and its
 handler (called by the main CLI's ``train`` when ``--all`` is given).
 
-    restorable train --all [--ops l0,llf] [--variants png,jpeg,learned] [--device cuda]
+    restorable train --all [--ops l0,llf] [--variants png,jpeg,learned,ied,stega] [--device cuda]
                      [--minutes M | --model-minutes M] [--out DIR] [--install]
 """
 
@@ -22,7 +22,9 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--variants",
         default="png,jpeg",
-        help="comma-separated: png (OP), jpeg (OP-jpeg), learned (OP-learned); default png,jpeg",
+        help="comma-separated: png (OP), jpeg (OP-jpeg), learned (OP-learned), the paper's "
+        "baselines ied and stega (OP-ied, OP-stega), its ablations ablation-no-psi, ablation-k4, "
+        "ablation-no-restore-loss (OP-ablation-...); default png,jpeg",
     )
     g.add_argument("--out", default="runs-all", help="folder for runs, weights, results")
     g.add_argument(

@@ -25,7 +25,8 @@ from tqdm import tqdm
 
 from restorable.data.pairs import PairCrops, compute_pairs, load_pairs, photo_paths
 from restorable.models import ModelCard, save_model
-from restorable.network.model import NetConfig, QuasiInvertibleNet
+from restorable.network.factory import build_net
+from restorable.network.model import NetConfig
 from restorable.network.storage import jpeg, quantize
 from restorable.training.losses import LossWeights, total_loss
 
@@ -141,7 +142,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     crops = PairCrops(load_pairs(files), cfg.crop, seed=cfg.seed + 1000 * rank)
     vx, vy = (_to_tensor(a, device) for a in _val_crops(cfg))
 
-    net = QuasiInvertibleNet(cfg.net)
+    net = build_net(cfg.net)  # ours, or a baseline (NetConfig.arch)
     if cfg.init_from:
         from safetensors.torch import load_file
 
