@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
@@ -18,24 +19,17 @@ RESULTS = ROOT / "results"
 WEIGHTS = ROOT / "src" / "restorable" / "weights"
 START, END = "<!-- results-table:start -->", "<!-- results-table:end -->"
 
-ORDER = "wls llf l0 wmf rtv rgf bwp cpd rain scream retouch exposure".split()
-KIND = dict(zip(ORDER, "I I II II II II II III III III app app".split(), strict=True))
+# the paper's figures live in one place: paper_tables.py beside this file
+sys.path.insert(0, str(Path(__file__).parent))
+from paper_tables import KIND, ORDER, PAPER_TABLE1, PAPER_TABLE5  # noqa: E402
 
-# Ouyang et al. 2022, Table 1 (PNG, MIT-Adobe 5K): approx PSNR/SSIM, restore PSNR/SSIM.
-PAPER = {
-    "wls": (32.58, 0.982, 37.31, 0.985),
-    "llf": (32.29, 0.976, 38.16, 0.988),
-    "l0": (32.54, 0.952, 36.46, 0.975),
-    "wmf": (40.81, 0.967, 41.25, 0.980),
-    "rtv": (38.13, 0.984, 38.76, 0.987),
-    "rgf": (38.01, 0.988, 40.06, 0.991),
-    "bwp": (45.86, 0.998, 40.50, 0.991),
-    "cpd": (15.71, 0.748, 32.33, 0.946),
-    "rain": (14.69, 0.626, 36.24, 0.984),
-    "scream": (19.30, 0.733, 37.84, 0.988),
+# Table 1 (PNG, MIT-Adobe 5K): approx PSNR/SSIM, restore PSNR/SSIM of the paper's own method
+PAPER = {op: methods["ours"] for op, methods in PAPER_TABLE1.items()}
+# Table 5 (L0, JPEG restore PSNR at q90 / q80 / q70): without and with compression-aware training
+PAPER_JPEG = {
+    "l0" + suffix: tuple(psnr for psnr, _ in reversed(cells))
+    for suffix, cells in PAPER_TABLE5.items()
 }
-# Table 4 (L0, JPEG restore PSNR at q90 / q80 / q70): without and with compression-aware training
-PAPER_JPEG = {"l0": (28.06, 26.91, 26.48), "l0-jpeg": (28.87, 27.78, 26.95)}
 
 
 def _f(x: float | None, digits: int = 2) -> str:
