@@ -104,6 +104,30 @@ def test_rerun_skips_finished_models(run: Path, capsys) -> None:
     assert {p.name: p.stat().st_mtime_ns for p in (out / "weights").iterdir()} == before
 
 
+def test_rerun_with_a_bigger_budget_carries_models_on(run: Path, tmp_path: Path) -> None:
+    """A finished model given more minutes continues from its checkpoint, not from scratch."""
+    out = tmp_path / "out"
+    import shutil
+
+    shutil.copytree(run / "out", out)
+    (tmp_path / "cfg.json").write_text(json.dumps({**TINY, "steps": 5}))
+    argv = ["train", "--all", "--ops", "exposure", "--variants", "png", "--model-minutes", "5"]
+    argv += [
+        "--photos",
+        str(run / "photos"),
+        "--out",
+        str(out),
+        "--config",
+        str(tmp_path / "cfg.json"),
+    ]
+    argv += ["--eval-photos", "1", "--workers", "1"]
+    assert main(argv) == 0
+    card = json.loads((out / "weights" / "exposure.json").read_text())
+    assert card["training"]["steps"] == 5  # 3 before, 2 more
+    log = (out / "runs" / "exposure" / "log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in log] == [3, 5]
+
+
 def test_plan_orders_forks_after_parents_and_splits_time(tmp_path: Path) -> None:
     jobs = plan_jobs(["l0", "llf"], ["png", "jpeg", "learned"], tmp_path)
     names = [j.name for j in jobs]

@@ -239,7 +239,15 @@ def _run_job(job: Job, plan: Plan) -> dict:
 
 
 def _done(job: Job, out: Path) -> bool:
-    return (out / "results" / f"{job.name}.json").exists()
+    """Evaluated, and (when a per-model budget is set) trained for at least that long: a rerun
+    with a larger ``model_minutes`` carries finished models on from their checkpoints."""
+    result = out / "results" / f"{job.name}.json"
+    if not result.exists():
+        return False
+    if job.minutes is None:
+        return True
+    trained = json.loads(result.read_text()).get("training", {}).get("trained_minutes", 0.0)
+    return trained >= job.minutes - 0.1
 
 
 def train_all(
@@ -275,6 +283,9 @@ def train_all(
         for j in jobs:
             shutil.rmtree(out / "runs" / j.name, ignore_errors=True)
             (out / "results" / f"{j.name}.json").unlink(missing_ok=True)
+    if model_minutes:
+        for j in jobs:
+            j.minutes = model_minutes * j.weight
     todo = [j for j in jobs if not _done(j, out)]
     out.mkdir(parents=True, exist_ok=True)
 
@@ -291,10 +302,7 @@ def train_all(
         return _write_summary(out, summary, jobs)
 
     n_workers = workers or _default_workers(device, len(todo))
-    if model_minutes:
-        for j in todo:
-            j.minutes = model_minutes * j.weight
-    else:
+    if not model_minutes:
         left = (minutes or 60.0) - (time.time() - t0) / 60
         # keep about a tenth for evaluation and writing (eval runs in the workers, after training)
         allot_minutes(todo, n_workers, max(0.5, 0.88 * left))
