@@ -377,6 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         register_cli(sub)
+    from restorable.web.serve import register_cli as register_serve
+
+    register_serve(sub)
     return p
 
 

@@ -1,0 +1,426 @@
+"""The web page: an Edit tab and a Restore tab over the same API as the CLI.
+
+    Edit:    photo ──read_image──► model_for(op, jpeg) .apply ──► PNG iTXt / JPEG comment record
+                                      └──► before/after slider, download
+    Restore: edited file ──read_meta──► load(record's model) .restore ──► restored PNG, download
+             (+ original) ──► comparison sheet, PSNR / SSIM
+
+:func:`edit_photo` and :func:`restore_photo` hold the work and need no Gradio; :func:`build_app`
+wires them into a ``gradio.Blocks`` (Gradio is imported there, lazily). Uploads arrive as the
+browser's bytes (``gr.File``, not ``gr.Image``, which would re-encode them and drop the
+record), so every file goes through :func:`restorable.files.read_image` and a bad one gets the
+CLI's one-line message.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from restorable.errors import RestorableError
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+AUTO = "auto"  # model choice: OP (or OP-jpeg for JPEG) on Edit; the file's record on Restore
+PREVIEW_SIDE = 2048  # longest side shown on the page; downloads are always full size
+JOB_MAX_AGE_S = 3600  # output folders older than this are removed when a new job starts
+
+Progress = Callable[[float, str], None]
+
+
+def _no_progress(fraction: float, desc: str) -> None:
+    pass
+
+
+@dataclass
+class EditResult:
+    original: np.ndarray
+    edited: np.ndarray
+    path: Path  # the restorable PNG or JPEG, with its record
+    message: str
+
+
+@dataclass
+class RestoreResult:
+    restored: np.ndarray
+    path: Path  # the restored PNG
+    message: str
+    sheet: np.ndarray | None = None  # when the original was given
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+class Workspace:
+    """Loaded models and one output folder per job, under a temporary root folder.
+
+    Gradio copies each returned file into its own cache; ours are removed after an hour and
+    when the server stops (``close``).
+    """
+
+    def __init__(self, weights_dir: str | Path | None = None):
+        self.weights_dir = weights_dir
+        self.root = Path(tempfile.mkdtemp(prefix="restorable-web-"))
+        self._models: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def model(self, name: str):
+        from restorable.models import load
+
+        with self._lock:
+            if name not in self._models:
+                self._models[name] = load(name, self.weights_dir)
+            return self._models[name]
+
+    def job_dir(self) -> Path:
+        now = time.time()
+        for old in self.root.iterdir():
+            if now - old.stat().st_mtime > JOB_MAX_AGE_S:
+                shutil.rmtree(old, ignore_errors=True)
+        return Path(tempfile.mkdtemp(dir=self.root))
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def model_choices(weights_dir: str | Path | None = None) -> dict[str, list[str]]:
+    """Operator id -> its model names, as found at start-up (``models_by_op``)."""
+    from restorable.models import WEIGHTS_DIR, models_by_op
+
+    return models_by_op(Path(weights_dir) if weights_dir else WEIGHTS_DIR)
+
+
+def model_settings(name: str) -> dict:
+    """The settings a model takes at apply time (none yet; a model with a strength or λ knob
+    will list it here, and the Edit tab will show a control for each)."""
+    return {}
+
+
+def sample_photos() -> list[Path]:
+    from restorable.files import list_images
+
+    return list_images(SAMPLES)
+
+
+def _safe_stem(name: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).stem).strip("._")
+    return stem[:80] or "photo"
+
+
+def _read(path: str | Path, shown_as: str | None = None, notes: list[str] | None = None):
+    """``read_image(path, with_alpha=True)``, with the upload's own name in error messages
+    (uploads live under a temporary folder the user never sees)."""
+    from restorable.files import read_image
+
+    path = Path(path)
+    try:
+        return read_image(path, with_alpha=True, notes=notes)
+    except RestorableError as exc:
+        raise RestorableError(str(exc).replace(str(path), shown_as or path.name)) from None
+
+
+def _read_meta(path: Path) -> dict | None:
+    from restorable.files import read_meta
+
+    try:
+        return read_meta(path)
+    except RestorableError as exc:
+        raise RestorableError(str(exc).replace(str(path), path.name)) from None
+
+
+def edit_photo(
+    workspace: Workspace,
+    photo: str | Path,
+    op: str,
+    model: str = AUTO,
+    jpeg_quality: int | None = None,
+    progress: Progress = _no_progress,
+) -> EditResult:
+    """Apply ``model`` (``AUTO``: ``model_for(op, jpeg)``) to the photo file and write the
+    restorable PNG, or JPEG at ``jpeg_quality``, carrying the record ``restorable apply`` writes.
+    """
+    from restorable.files import content_hash, write_image
+    from restorable.models import model_for
+
+    if not photo:
+        raise RestorableError("upload a photo or pick a sample first")
+    photo = Path(photo)
+    jpeg = jpeg_quality is not None
+    name = model_for(op, jpeg, workspace.weights_dir) if model in (None, "", AUTO) else model
+    progress(0.05, "reading the photo")
+    notes: list[str] = []
+    rgb, alpha = _read(photo, notes=notes)
+    if jpeg and alpha is not None:
+        raise RestorableError(f"{photo.name}: JPEG cannot store transparency; choose PNG")
+    progress(0.15, f"loading {name}")
+    net = workspace.model(name)
+    progress(0.25, f"applying {name} to {rgb.shape[1]}x{rgb.shape[0]} (tiled if large)")
+    start = time.perf_counter()
+    out = net.apply(rgb, tile="auto")
+    seconds = time.perf_counter() - start
+    progress(0.9, "writing the file")
+    meta = {"op": net.op, "model": net.version, "name": net.card.stem, "sha": content_hash(out)}
+    suffix = ".jpg" if jpeg else ".png"
+    dst = workspace.job_dir() / f"{_safe_stem(photo.name)}.{net.card.stem}{suffix}"
+    write_image(dst, out, jpeg_quality, meta=meta, alpha=alpha)
+    kind = f"JPEG q{jpeg_quality}" if jpeg else "PNG"
+    lines = [f"**{name}** ({net.version}) on {rgb.shape[1]}x{rgb.shape[0]}: {seconds:.1f} s"]
+    lines.append(f"wrote `{dst.name}` ({kind}, {dst.stat().st_size / 1e6:.2f} MB) with its record")
+    lines += [f"note: {n}" for n in notes]
+    return EditResult(rgb, out, dst, "  \n".join(lines))
+
+
+def restore_photo(
+    workspace: Workspace,
+    edited: str | Path,
+    model: str = AUTO,
+    original: str | Path | None = None,
+    progress: Progress = _no_progress,
+) -> RestoreResult:
+    """Restore the edited file with ``model`` (``AUTO``: read from the file's record, as
+    ``restorable restore`` does); with the ``original``, also the comparison sheet and PSNR/SSIM.
+    """
+    from restorable.evaluation.compare import render_sheet
+    from restorable.evaluation.metrics import format_psnr, psnr, ssim
+    from restorable.files import write_image
+
+    if not edited:
+        raise RestorableError("upload an edited file (made by 'restorable apply' or this page)")
+    edited = Path(edited)
+    progress(0.05, "reading the edited file")
+    notes: list[str] = []
+    rgb, alpha = _read(edited, notes=notes)
+    if model in (None, "", AUTO):
+        meta = _read_meta(edited)
+        if not meta or "op" not in meta:
+            raise RestorableError(
+                f"{edited.name}: holds no record of a restorable edit (was it made by "
+                "'restorable apply'?); choose the model that made it"
+            )
+        model = meta.get("name", meta["op"])
+    progress(0.15, f"loading {model}")
+    net = workspace.model(model)
+    progress(0.25, f"restoring {rgb.shape[1]}x{rgb.shape[0]} with {model}")
+    start = time.perf_counter()
+    restored = net.restore(rgb, tile="auto")
+    seconds = time.perf_counter() - start
+    progress(0.8, "writing the restored photo")
+    stem = _safe_stem(edited.name)
+    dst = workspace.job_dir() / f"{stem}.restored.png"
+    write_image(dst, restored, alpha=alpha)
+    lines = [f"restored with **{model}** ({net.version}) in {seconds:.1f} s: `{dst.name}`"]
+    lines += [f"note: {n}" for n in notes]
+    result = RestoreResult(restored, dst, "")
+    if original:
+        original = Path(original)
+        progress(0.85, "comparing with the original")
+        photo, _ = _read(original)
+        if photo.shape != restored.shape:
+            raise RestorableError(
+                f"{original.name} is {photo.shape[1]}x{photo.shape[0]} but the edited file is "
+                f"{restored.shape[1]}x{restored.shape[0]}; give the photo it was made from"
+            )
+        result.metrics = {"psnr": psnr(photo, restored), "ssim": ssim(photo, restored)}
+        title = f"{original.name}   (edited: {edited.name}, restored with {model})"
+        result.sheet = render_sheet(photo, rgb, restored, title)
+        lines.append(
+            f"original vs restored: PSNR **{format_psnr(result.metrics['psnr'])}**, "
+            f"SSIM **{result.metrics['ssim']:.4f}**"
+        )
+    result.message = "  \n".join(lines)
+    return result
+
+
+def preview(img: np.ndarray, side: int = PREVIEW_SIDE) -> np.ndarray:
+    """``img`` shrunk to at most ``side`` px on its longest side, for display only."""
+    h, w = img.shape[:2]
+    if max(h, w) <= side:
+        return img
+    from PIL import Image
+
+    scale = side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(img).resize(size, Image.Resampling.LANCZOS))
+
+
+CSS = """
+#edit-status, #restore-status { min-height: 2.5em; }
+"""
+
+
+def theme():
+    """Gradio's default look with the system's own fonts: nothing fetched from elsewhere."""
+    import gradio as gr
+
+    return gr.themes.Default(
+        font=["ui-sans-serif", "system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"],
+        font_mono=["ui-monospace", "SFMono-Regular", "Consolas", "Liberation Mono", "monospace"],
+    )
+
+
+def build_app(workspace: Workspace | None = None):
+    """The ``gradio.Blocks`` of the page. The model lists are read once, here."""
+    import gradio as gr
+
+    workspace = workspace or Workspace()
+    by_op = model_choices(workspace.weights_dir)
+    if not by_op:
+        raise RestorableError("no restorable models installed; nothing to serve")
+    from restorable.operators import get_operator, operator_ids
+
+    def title(op: str) -> str:
+        return get_operator(op).title if op in operator_ids() else op
+
+    ops = list(by_op)
+    default_op = "l0" if "l0" in by_op else ops[0]
+    all_models = sorted(m for names in by_op.values() for m in names)
+
+    def model_options(op: str) -> list[tuple[str, str]]:
+        jpeg = f"{op}-jpeg"
+        auto = f"auto: {op}, {jpeg} for JPEG" if jpeg in by_op.get(op, []) else f"auto: {op}"
+        return [(auto, AUTO)] + [(m, m) for m in by_op.get(op, [])]
+
+    def shown_error(exc: RestorableError) -> gr.Error:
+        return gr.Error(str(exc), print_exception=False)
+
+    def on_sample(name: str | None):
+        return str(SAMPLES / name) if name else gr.update()
+
+    def on_op(op: str):
+        return gr.update(choices=model_options(op), value=AUTO)
+
+    def on_format(fmt: str):
+        return gr.update(visible=fmt == "JPEG")
+
+    def on_apply(photo, op, model, fmt, quality, progress=gr.Progress()):  # noqa: B008
+        try:
+            result = edit_photo(
+                workspace,
+                photo,
+                op,
+                model,
+                int(quality) if fmt == "JPEG" else None,
+                progress=lambda f, d: progress(f, desc=d),
+            )
+        except RestorableError as exc:
+            raise shown_error(exc) from None
+        pair = (preview(result.original), preview(result.edited))
+        return pair, str(result.path), result.message
+
+    def on_restore(edited, model, original, progress=gr.Progress()):  # noqa: B008
+        try:
+            result = restore_photo(
+                workspace, edited, model, original, progress=lambda f, d: progress(f, desc=d)
+            )
+        except RestorableError as exc:
+            raise shown_error(exc) from None
+        sheet = gr.update(value=result.sheet, visible=result.sheet is not None)
+        return preview(result.restored), str(result.path), sheet, result.message
+
+    with gr.Blocks(
+        title="restorable",
+        analytics_enabled=False,
+        delete_cache=(1800, JOB_MAX_AGE_S),
+    ) as app:
+        gr.Markdown(
+            "# restorable\nEdit a photo so that its 8-bit PNG or JPEG still hides the original, "
+            "and restore the original from the edited file alone. Everything runs on this "
+            "machine."
+        )
+        with gr.Tab("Edit", id="edit"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    photo = gr.File(
+                        label="Photo (drop or click to upload)",
+                        file_types=["image"],
+                        type="filepath",
+                        elem_id="edit-photo",
+                    )
+                    sample = gr.Dropdown(
+                        [p.name for p in sample_photos()],
+                        value=None,
+                        label="or a bundled sample",
+                        elem_id="edit-sample",
+                    )
+                    op = gr.Dropdown(
+                        [(f"{o}: {title(o)}", o) for o in ops],
+                        value=default_op,
+                        label="Operator",
+                        elem_id="edit-op",
+                    )
+                    model = gr.Dropdown(
+                        model_options(default_op), value=AUTO, label="Model", elem_id="edit-model"
+                    )
+                    # model_settings(name) will add a control per setting here
+                    fmt = gr.Radio(["PNG", "JPEG"], value="PNG", label="Save as", elem_id="fmt")
+                    quality = gr.Slider(
+                        50, 100, value=90, step=1, label="JPEG quality", visible=False
+                    )
+                    apply_btn = gr.Button("Apply", variant="primary", elem_id="apply")
+                with gr.Column(scale=2):
+                    slider = gr.ImageSlider(
+                        label="before | after (drag the handle)",
+                        format="png",
+                        type="numpy",
+                        interactive=False,
+                        elem_id="edit-slider",
+                    )
+                    download = gr.File(label="Restorable file", elem_id="edit-download")
+                    status = gr.Markdown(elem_id="edit-status")
+        with gr.Tab("Restore", id="restore"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    edited = gr.File(
+                        label="Edited file (PNG or JPEG made by restorable)",
+                        file_types=["image"],
+                        type="filepath",
+                        elem_id="restore-file",
+                    )
+                    restore_model = gr.Dropdown(
+                        [("from the file's record", AUTO)] + [(m, m) for m in all_models],
+                        value=AUTO,
+                        label="Model",
+                        elem_id="restore-model",
+                    )
+                    original = gr.File(
+                        label="Original photo (optional: for PSNR / SSIM and the sheet)",
+                        file_types=["image"],
+                        type="filepath",
+                        elem_id="restore-original",
+                    )
+                    restore_btn = gr.Button("Restore", variant="primary", elem_id="restore")
+                with gr.Column(scale=2):
+                    restored = gr.Image(
+                        label="Restored",
+                        format="png",
+                        type="numpy",
+                        interactive=False,
+                        elem_id="restore-image",
+                    )
+                    restored_file = gr.File(label="Restored PNG", elem_id="restore-download")
+                    restore_status = gr.Markdown(elem_id="restore-status")
+                    sheet = gr.Image(
+                        label="original | edited | restored | error map",
+                        format="png",
+                        type="numpy",
+                        interactive=False,
+                        visible=False,
+                        elem_id="restore-sheet",
+                    )
+
+        sample.change(on_sample, sample, photo)
+        op.change(on_op, op, model)
+        fmt.change(on_format, fmt, quality)
+        apply_btn.click(on_apply, [photo, op, model, fmt, quality], [slider, download, status])
+        restore_btn.click(
+            on_restore,
+            [edited, restore_model, original],
+            [restored, restored_file, sheet, restore_status],
+        )
+    app.workspace = workspace
+    return app
