@@ -103,27 +103,54 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
+    """Restore from the file's record, or identify the model from the pixels; any crop offset;
+    warn when the pixels changed since apply; optionally map where the result is not trusted."""
+    import warnings
+
     from restorable.batch import process_paths
-    from restorable.files import read_meta, write_image
-    from restorable.models import load
+    from restorable.files import read_image, write_image
+    from restorable.realworld import confidence_image, error_map, restore_file
 
     cache: dict[str, object] = {}
+    maps = Path(args.confidence_map) if args.confidence_map else None
+    several = len(args.inputs) > 1 or any(Path(i).is_dir() for i in args.inputs)
+    if maps is not None and several:
+        maps.mkdir(parents=True, exist_ok=True)
 
     def run(src: Path, dst: Path) -> None:
-        op = args.op
-        if op is None:
-            meta = read_meta(src)
-            if not meta or "op" not in meta:
-                raise RestorableError(
-                    f"{src}: holds no record of a restorable edit (was it made by "
-                    "'restorable apply'?); pass --op to say which operator made it"
-                )
-            op = meta.get("name", meta["op"])
-        if op not in cache:
-            cache[op] = load(op, args.weights)
-        rgb, alpha = _read(src)
-        restored = cache[op].restore(rgb, tile=args.tile or "auto")
-        write_image(dst, restored, force=args.force, alpha=alpha, inputs=[src])
+        notes: list[str] = []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = restore_file(
+                src,
+                args.op,
+                weights_dir=args.weights,
+                tile=args.tile or "auto",
+                notes=notes,
+                cache=cache,
+            )
+        for note in notes:
+            print(f"note: {src}: {note}", file=sys.stderr)
+        for w in caught:
+            print(f"warning: {src}: {w.message}", file=sys.stderr)
+        found = result.identification
+        if found is not None:
+            print(
+                f"{src}: no record; identified {found.name} from the pixels (phase lift "
+                f"{found.score:.1f} dB, {found.margin:.1f} dB ahead of the runner-up)",
+                file=sys.stderr,
+            )
+        elif result.phase != (0, 0):
+            print(
+                f"note: {src}: restored on a shifted grid {result.phase} (cropped?)",
+                file=sys.stderr,
+            )
+        write_image(dst, result.image, force=args.force, alpha=result.alpha, inputs=[src])
+        if maps is not None:
+            target = maps / f"{src.stem}.confidence.png" if several else maps
+            rgb = read_image(src, with_alpha=True)[0]
+            err = error_map(cache[result.name], rgb, result.phase, restored=result.image)
+            write_image(target, confidence_image(err), force=args.force, inputs=[src])
 
     return process_paths(
         args.inputs, args.output, run, force=args.force, suffix=".png", desc="restore"
@@ -287,7 +314,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_apply)
 
     s = sub.add_parser("restore", help="recover the original photos from edited files")
-    s.add_argument("--op", help="operator that made the files (default: read from the file)")
+    s.add_argument(
+        "--op",
+        help="model that made the files (default: the file's record, else identified from the "
+        "pixels)",
+    )
+    s.add_argument(
+        "--confidence-map",
+        metavar="FILE",
+        help="also write where the restoration cannot be trusted (white: apply(restored) departs "
+        "from the file, e.g. retouched or heavily compressed); a folder for several inputs",
+    )
     model_args(s)
     io_args(s)
     s.set_defaults(fn=cmd_restore)
