@@ -52,6 +52,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"{op:9} {info.kind:5} {names:30} {info.title:44} {defaults}")
         if args.verbose:
             print(f"{'':22}{info.citation}")
+    own = [name for op, names in models.items() if op not in operator_ids() for name in names]
+    if own:
+        from restorable.models import load
+
+        print("\nlearned from your before/after pairs (restorable train --pairs):")
+        for name in own:
+            pairs = load(name).card.training.get("pairs") or {}
+            print(f"{name:20} {pairs.get('count', '?')} pairs from {pairs.get('before', '?')}")
     return 0
 
 
@@ -82,17 +90,22 @@ def cmd_apply(args: argparse.Namespace) -> int:
     jpeg = bool(args.quality) or any(
         str(args.output).lower().endswith(e) for e in (".jpg", ".jpeg")
     )
-    model = load(args.model or model_for(args.op, jpeg, args.weights), args.weights)
+    params = dict(args.param or [])
+    name = args.model or model_for(args.op, jpeg, args.weights, conditioned=bool(params))
+    model = load(name, args.weights)
+    settings = model.settings(**params)  # a setting out of range fails before any work
 
     def run(src: Path, dst: Path) -> None:
         rgb, alpha = _read(src)
-        out = model.apply(rgb, tile=args.tile or "auto")
+        out = model.apply(rgb, tile=args.tile or "auto", **settings)
         meta = {
             "op": model.op,
             "model": model.version,
             "name": model.card.stem,
             "sha": content_hash(out),
         }
+        if settings:  # a conditioned model's setting (restore does not need it)
+            meta["params"] = settings
         quality = args.quality if dst.suffix.lower() in (".jpg", ".jpeg") else None
         write_image(dst, out, quality, args.force, meta=meta, alpha=alpha, inputs=[src])
 
@@ -175,10 +188,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         from restorable.training.everything_cli import run
 
         return run(args)
-    if not args.op:
-        raise RestorableError("say which operator to train (--op OP), or --all")
+    if args.pairs:
+        from restorable.training.from_pairs import pairs_config
 
-    base: dict = {"op": args.op}
+        if args.op:
+            raise RestorableError("--pairs learns its own edit: give --name, not --op")
+        base = pairs_config(*args.pairs, args.name, args.device or "cpu")
+        args.op = base["op"]
+    elif not args.op:
+        raise RestorableError("say which operator to train (--op OP), or --all, or --pairs")
+    else:
+        base = {"op": args.op}
     if args.config:
         base.update(json.loads(Path(args.config).read_text()))
         base["op"] = args.op
@@ -197,6 +217,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg.net.use_psi = False
     if args.guided:
         cfg.net.guided = True
+    if args.cond:  # Table 3: one guided model for a range of the main setting, fed to ψ
+        from restorable.network.conditioning import RANGES, net_cond
+
+        if cfg.op not in RANGES:
+            raise RestorableError(
+                f"--cond: no setting range for {cfg.op!r}; ops: {' '.join(RANGES)}"
+            )
+        cfg.net.guided, cfg.net.cond = True, net_cond(cfg.op)
+        cfg.param_values = list(RANGES[cfg.op]["values"])
+        cfg.name, cfg.version = f"{cfg.op}-cond", f"{cfg.op}-cond-v1"
     if args.loss_weights:
         cfg.loss.approx, cfg.loss.restore, cfg.loss.delta = args.loss_weights
     if args.no_restore_loss:
@@ -212,6 +242,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     print(f"model written to {run}/{cfg.name or cfg.op}.safetensors")
+    if cfg.pairs:
+        from restorable.training.from_pairs import install_user_model
+
+        print(
+            f"installed into {install_user_model(run, cfg.name)}: restorable apply --op {cfg.name}"
+        )
+        return 0
     if args.install:
         import shutil
 
@@ -225,7 +262,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from restorable.evaluation.evaluate import format_report, run_eval
 
-    result = run_eval(args.op, args.photos, args.jpeg, args.json, args.weights, args.limit)
+    result = run_eval(
+        args.op, args.photos, args.jpeg, args.json, args.weights, args.limit, dict(args.param or [])
+    )
     print(format_report(result))
     return 0
 
@@ -237,7 +276,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from restorable.files import list_images, read_image, write_image
     from restorable.image import to_uint8
     from restorable.models import available_models, load
-    from restorable.operators import reference
+    from restorable.operators import operator_ids, reference
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -247,7 +286,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     names = args.op or [m for m in available_models() if not m.endswith(("-jpeg", "-learned"))]
     for name in names:
         model = load(name)
-        target_of = reference(model.op, **model.card.params)
+        # a model learned from pairs has no operator to compare with
+        target_of = reference(model.op, **model.card.params) if model.op in operator_ids() else None
         for src in samples:
             img = read_image(src)
             edited = model.apply(img)
@@ -258,7 +298,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             write_image(out / f"{src.stem}.{name}.restored.png", restored, force=True)
             sheet = out / f"{src.stem}.{name}.sheet.png"
             compare_sheet(img, edited, restored, sheet, title=f"{name}: {src.name}", force=True)
-            approx = psnr(edited, to_uint8(target_of(img)))
+            approx = psnr(edited, to_uint8(target_of(img))) if target_of else float("nan")
             print(
                 f"{name:8} {src.name:48} {approx:6.2f}dB {psnr(img, restored):6.2f}dB   {sheet}",
                 flush=True,
@@ -307,6 +347,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("apply", help="edit photos with a restorable model")
     s.add_argument("--op", required=True, help="operator id with a model (see 'restorable list')")
+    s.add_argument(
+        "--param",
+        type=_param,
+        action="append",
+        metavar="NAME=VALUE",
+        help="setting of a conditioned model, e.g. lam=0.03 (picks OP-cond)",
+    )
     s.add_argument("--quality", type=int, help="JPEG quality when writing .jpg (default 95)")
     s.add_argument("--model", help="model name (default: OP, or OP-jpeg when writing JPEG)")
     model_args(s)
@@ -378,7 +425,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="ψ also reads the classic operator's output (apply runs the operator)",
     )
+    s.add_argument(
+        "--cond",
+        action="store_true",
+        help="one model (OP-cond) for a range of the main setting: l0 lam 0.01-0.04, llf alpha "
+        "0.1-1, exposure gain 1.25-4 (Table 3)",
+    )
     s.add_argument("--name", help="model name, e.g. l0-jpeg (default: the operator id)")
+    s.add_argument(
+        "--pairs",
+        nargs=2,
+        metavar=("BEFORE", "AFTER"),
+        help="learn your own edit from examples: images matched by name in two folders; the "
+        "model (--name) goes into your models folder (default 20 minutes)",
+    )
     s.add_argument("--run-dir", help="where checkpoints and logs go (default runs/OP)")
     s.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
     s.add_argument("--install", action="store_true", help="copy the model into the package")
@@ -401,6 +461,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", help="write per-photo and mean figures here")
     s.add_argument("--weights", help="folder with <op>.safetensors/.json (default: shipped)")
     s.add_argument("--limit", type=int, help="evaluate only the first N photos")
+    s.add_argument(
+        "--param",
+        type=_param,
+        action="append",
+        metavar="NAME=VALUE",
+        help="setting of a conditioned model, e.g. lam=0.04 (default: the operator's)",
+    )
     s.set_defaults(fn=cmd_eval)
 
     s = sub.add_parser("demo", help="apply, restore and compare on the bundled sample photos")

@@ -6,6 +6,13 @@
 The classic operators cost up to seconds per photo, so they run once per (operator, parameters,
 size) and the cache is reused by every training run and by ``eval``. The key hashes the operator's
 parameters, the resize and the photo's bytes, so a changed operator or photo is recomputed.
+
+A conditioned model (``NetConfig.cond``) trains on one pair set per setting value; ``PairCrops``
+then holds one input and several targets per photo and draws the value per crop. A model learned
+from a user's own edit reads its pairs from two folders instead (:func:`match_pairs`):
+
+    BEFORE/x.jpg ┐ matched by name, sizes checked ─► every tenth held out for eval ─► PairCrops
+    AFTER/x.png  ┘
 """
 
 from __future__ import annotations
@@ -176,28 +183,128 @@ def load_pairs(files: list[Path]) -> list[tuple[np.ndarray, np.ndarray]]:
     return pairs
 
 
+MIN_PAIRS = 4  # before/after pairs needed to learn an edit (every tenth is held out)
+
+
+def match_pairs(before: str | os.PathLike, after: str | os.PathLike) -> list[tuple[Path, Path]]:
+    """(before, after) image files of two folders matched by name without extension, sorted.
+
+    One-line errors: a folder that is missing or holds no images, a name found on one side only,
+    a name twice on one side (x.jpg and x.png), fewer than ``MIN_PAIRS`` pairs, a pair whose
+    images differ in size (not aligned; from the headers, so nothing is decoded here).
+    """
+    sides = {}
+    for label, folder in (("BEFORE", before), ("AFTER", after)):
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise RestorableError(f"{folder}: not a folder ({label} images)")
+        by_stem: dict[str, Path] = {}
+        for p in list_images(folder):
+            if p.stem in by_stem:
+                raise RestorableError(f"{folder}: two images named {p.stem!r}; keep one")
+            by_stem[p.stem] = p
+        if not by_stem:
+            raise RestorableError(f"{folder}: contains no image files ({label} images)")
+        sides[label] = (folder, by_stem)
+    (bdir, b), (adir, a) = sides["BEFORE"], sides["AFTER"]
+    for mine, other, other_dir in ((b, a, adir), (a, b, bdir)):
+        alone = sorted(set(mine) - set(other))
+        if alone:
+            more = f" and {len(alone) - 1} more" if len(alone) > 1 else ""
+            raise RestorableError(
+                f"{mine[alone[0]]}{more}: no image of the same name in {other_dir} "
+                "(pairs are matched by file name without extension)"
+            )
+    if len(b) < MIN_PAIRS:
+        raise RestorableError(
+            f"{bdir}: {len(b)} before/after pair(s); learning an edit needs at least {MIN_PAIRS} "
+            "(every tenth is held out for eval)"
+        )
+    matched = [(b[s], a[s]) for s in sorted(b)]
+    for before_file, after_file in matched:
+        sb, sa = _upright_size(before_file), _upright_size(after_file)
+        if sb and sa and sb != sa:
+            raise RestorableError(_misaligned(before_file, after_file, sb, sa))
+    return matched
+
+
+def _upright_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) as shown (EXIF orientation applied), from the header; None if unreadable
+    (:func:`read_image` then says why)."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+    except Exception:  # noqa: BLE001 - read_image gives the one-line error later
+        return None
+    return (h, w) if turned else (w, h)
+
+
+def _misaligned(b: Path, a: Path, sb: tuple[int, int], sa: tuple[int, int]) -> str:
+    return (
+        f"{b.name} is {sb[0]}x{sb[1]} but {a} is {sa[0]}x{sa[1]}: before and after must be "
+        "the same size, pixel for pixel (not cropped or resized)"
+    )
+
+
+def split_pairs(pairs: list, subset: str) -> list:
+    """Every tenth pair (sorted by name, from the first) is ``val``, held out of training; the
+    others ``train``; ``all`` is every pair (as :func:`photo_paths` splits a user's folder)."""
+    if subset == "val":
+        return pairs[::10]
+    if subset == "train":
+        return [p for i, p in enumerate(pairs) if i % 10]
+    return list(pairs)
+
+
+def read_pairs(
+    pairs: list[tuple[Path, Path]], max_side: int | None = 640
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Decode matched (before, after) files as uint8 arrays, both downscaled alike to
+    ``max_side``; a one-line error names a pair whose images differ in size (not aligned)."""
+    out = []
+    for b, a in pairs:
+        x, y = read_image(b), read_image(a)
+        if x.shape != y.shape:
+            size = lambda t: (t.shape[1], t.shape[0])  # noqa: E731
+            raise RestorableError(_misaligned(b, a, size(x), size(y)))
+        out.append((resize_max_side(x, max_side), resize_max_side(y, max_side)))
+    return out
+
+
 class PairCrops:
     """Aligned random crops of cached pairs with random flips and 90° rotations.
 
     Photos are drawn with probability proportional to their area, so every pixel is about
-    equally likely to be seen. Seeded: the same seed gives the same batches.
+    equally likely to be seen. Seeded: the same seed gives the same batches. A pair may hold
+    several targets, ``(I, f(I; v0), f(I; v1), ...)``, one per setting of a conditioned model:
+    :meth:`setting_batch` then draws a setting per crop as well.
     """
 
-    def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]], crop: int, seed: int = 0):
+    def __init__(self, pairs: list[tuple[np.ndarray, ...]], crop: int, seed: int = 0):
         self.pairs = [p for p in pairs if min(p[0].shape[:2]) >= crop]
         if not self.pairs:
             raise RestorableError(f"no photo is at least {crop} px on its shorter side")
         self.crop = crop
+        self.targets = len(self.pairs[0]) - 1
         areas = np.array([p[0].shape[0] * p[0].shape[1] for p in self.pairs], dtype=np.float64)
         self.weights = areas / areas.sum()
         self.rng = np.random.default_rng(seed)
 
     def batch(self, size: int) -> tuple[np.ndarray, np.ndarray]:
         """(inputs, targets), each uint8 (size, crop, crop, 3)."""
+        xs, ys, _ = self.setting_batch(size)
+        return xs, ys
+
+    def setting_batch(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(inputs, targets, setting index per crop): with one target the index is always 0."""
         c = self.crop
-        xs, ys = [], []
+        xs, ys, ks = [], [], []
         for i in self.rng.choice(len(self.pairs), size=size, p=self.weights):
-            x, y = self.pairs[i]
+            x = self.pairs[i][0]
+            # drawn only when there is a choice: single-target batches stay as they were
+            s = int(self.rng.integers(self.targets)) if self.targets > 1 else 0
+            y = self.pairs[i][1 + s]
             top = self.rng.integers(0, x.shape[0] - c + 1)
             left = self.rng.integers(0, x.shape[1] - c + 1)
             x, y = x[top : top + c, left : left + c], y[top : top + c, left : left + c]
@@ -208,7 +315,8 @@ class PairCrops:
                 x, y = x[:, ::-1], y[:, ::-1]
             xs.append(x)
             ys.append(y)
-        return np.stack(xs), np.stack(ys)
+            ks.append(s)
+        return np.stack(xs), np.stack(ys), np.array(ks)
 
     def state(self) -> dict:
         return self.rng.bit_generator.state

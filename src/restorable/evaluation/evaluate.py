@@ -7,6 +7,10 @@ to the original, on photos the model never trained on.
 PSNR on 8-bit images (peak 255); SSIM as scikit-image computes it (default 7×7 window,
 channel_axis=-1, data_range=255). The reference is the classic operator rounded to 8 bits.
 Validation photos are used at their stored size (up to 1024 px), not the training size.
+
+A conditioned model is measured at one setting (``params``, default the operator's); a model
+learned from before/after pairs (``train --pairs``) has no operator: its reference is the AFTER
+image of each pair it held out of training (both downscaled alike to 1024 px at most).
 """
 
 from __future__ import annotations
@@ -20,7 +24,15 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from restorable.data.pairs import compute_pairs, load_pairs, photo_paths
+from restorable.data.pairs import (
+    compute_pairs,
+    load_pairs,
+    match_pairs,
+    photo_paths,
+    read_pairs,
+    split_pairs,
+)
+from restorable.errors import RestorableError
 from restorable.evaluation.metrics import (
     clipped_pixels,
     edited_pixels,
@@ -28,7 +40,7 @@ from restorable.evaluation.metrics import (
     psnr,
     ssim,
 )
-from restorable.models import RestorableModel, load
+from restorable.models import RestorableModel, load, model_for
 from restorable.network.storage import jpeg_roundtrip
 
 
@@ -59,6 +71,30 @@ def _region(op: str, img: np.ndarray, ref: np.ndarray) -> tuple[str, np.ndarray]
     return None
 
 
+PAIRS_MAX_SIDE = 1024  # held-out pairs of a user's edit are measured at most this large
+
+
+def held_out_pairs(model: RestorableModel, limit: int | None = None) -> list[tuple]:
+    """(name, before, after) of the pairs a model learned from pairs never trained on, read from
+    the folders its card records (a one-line error if they moved or changed)."""
+    record = model.card.training.get("pairs") or {}
+    try:
+        held = split_pairs(match_pairs(record["before"], record["after"]), "val")
+    except (KeyError, RestorableError) as exc:
+        raise RestorableError(
+            f"model {model.card.stem!r}: its before/after pairs are not where it was trained "
+            f"({record.get('before')}, {record.get('after')}): {exc}"
+        ) from None
+    if [b.stem for b, _ in held] != record.get("held_out"):
+        raise RestorableError(
+            f"model {model.card.stem!r}: the pair folders changed since training; the held-out "
+            "pairs are no longer the ones it never saw"
+        )
+    held = held[:limit]
+    pairs = read_pairs(held, PAIRS_MAX_SIDE)
+    return [(b.name, x, y) for (b, _), (x, y) in zip(held, pairs, strict=True)]
+
+
 def evaluate_model(
     model: RestorableModel,
     photos: str | None = None,
@@ -66,23 +102,33 @@ def evaluate_model(
     limit: int | None = None,
     max_side: int | None = None,
     progress: bool = True,
+    params: dict | None = None,
 ) -> dict:
-    """Per-photo and mean figures for PNG and each JPEG quality."""
-    paths = photo_paths(photos, "val")[:limit]
-    files = compute_pairs(model.op, paths, model.card.params, max_side)
+    """Per-photo and mean figures for PNG and each JPEG quality; ``params``: a conditioned
+    model's setting (default the operator's). A model learned from pairs is measured on the
+    pairs it held out (``photos`` does not apply)."""
+    settings = model.settings(**(params or {}))
+    if model.card.training.get("pairs"):
+        if photos is not None:
+            raise RestorableError(
+                f"model {model.card.stem!r} learned from pairs: eval uses its held-out pairs "
+                "(leave out --photos)"
+            )
+        items = held_out_pairs(model, limit)
+    else:
+        paths = photo_paths(photos, "val")[:limit]
+        files = compute_pairs(model.op, paths, {**model.card.params, **settings}, max_side)
+        items = [(p.name, x, y) for p, (x, y) in zip(paths, load_pairs(files), strict=True)]
     formats = ["png"] + [f"jpeg{q}" for q in jpeg_qualities or []]
     rows = []
-    for path, (img, ref) in tqdm(
-        list(zip(paths, load_pairs(files), strict=True)),
-        desc=f"eval {model.op}",
-        disable=not progress,
-    ):
+    for name, img, ref in tqdm(items, desc=f"eval {model.card.stem}", disable=not progress):
         x = img.astype(np.float32) / 255
         guide = ref.astype(np.float32) / 255 if model.net.cfg.guided else None
-        out = np.clip(np.rint(model.apply_float(x, guide) * 255), 0, 255).astype(np.uint8)
+        out = model.apply_float(x, guide, **settings)
+        out = np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
         region = _region(model.op, img, ref)
         row = {
-            "photo": path.name,
+            "photo": name,
             "size": f"{img.shape[1]}x{img.shape[0]}",
             # what doing nothing scores: how far the operator moves this photo
             "identity_approx_psnr": psnr(img, ref),
@@ -111,6 +157,7 @@ def evaluate_model(
     return {
         "op": model.op,
         "model": model.version,
+        **({"params": settings} if settings else {}),
         "photos": len(rows),
         "identity_approx_psnr": _mean([r["identity_approx_psnr"] for r in rows]),
         # photos the application's own region figure covers (retouch: those with a face)
@@ -127,9 +174,10 @@ def format_report(result: dict) -> str:
     """A plain table of the means (and the count of photos)."""
     names = [r["photo"] for r in result.get("per_photo", [])]
     shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    setting = ", ".join(f"{k}={v:g}" for k, v in result.get("params", {}).items())
     lines = [
-        f"{result['op']} ({result['model']}), {result['photos']} photos held out of training"
-        + (f": {shown}" if names else ""),
+        f"{result['op']} ({result['model']}{', ' + setting if setting else ''}), "
+        f"{result['photos']} photos held out of training" + (f": {shown}" if names else ""),
         f"{'format':8} {'approx PSNR':>12} {'SSIM':>7} {'restore PSNR':>13} {'SSIM':>7}",
     ]
     for fmt, m in result["mean"].items():
@@ -156,9 +204,11 @@ def run_eval(
     json_path: str | None,
     weights_dir: str | None = None,
     limit: int | None = None,
+    params: dict | None = None,
 ) -> dict:
-    model = load(op, weights_dir)
-    result = evaluate_model(model, photos, jpeg_qualities, limit)
+    # a setting asked of an operator picks its conditioned model (OP-cond), as apply does
+    model = load(model_for(op, False, weights_dir, conditioned=bool(params)), weights_dir)
+    result = evaluate_model(model, photos, jpeg_qualities, limit, params=params)
     if json_path:
         Path(json_path).write_text(json.dumps(result, indent=1) + "\n")
     return result

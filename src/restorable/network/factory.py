@@ -30,4 +30,6 @@ def build_net(cfg: NetConfig) -> nn.Module:
     known = archs()
     if cfg.arch not in known:
         raise ValueError(f"unknown arch {cfg.arch!r}; choose from {' '.join(known)}")
+    if cfg.cond and cfg.arch != "quasi-invertible":
+        raise ValueError(f"arch {cfg.arch!r} takes no setting channel (NetConfig.cond)")
     return known[cfg.arch](cfg)

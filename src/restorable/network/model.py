@@ -3,12 +3,17 @@
             ┌─ Haar → (mix → coupling) × k ─┐ I_φ
    I ──────►┤                               ├──► H ──► Haar⁻¹ ─► f̂(I)     (apply)
             └──── Haar → ψ (enc-dec) ───────┘ I_ψ          └───► Δ (→ 0)
+                    (+ f(I), + setting)
    Î = Haar⁻¹ φ⁻¹( first half of H⁻¹( Haar µ(f̂(I)) , Δ = 0 ) )            (restore)
 
 Everything runs in the Haar domain (12 channels at half resolution): the couplings get channels
 to split and the input sides must be multiples of 8 (Haar ×2, ψ's two strides ×4). φ and H are
 exactly invertible; ψ is not, and is simply dropped on restore. With Δ as computed, the inverse
 returns I to float precision; with Δ = 0 it returns an estimate, trained by the restoration loss.
+
+Whatever only ψ reads (the guide f(I) of a guided model, the setting channel of a conditioned
+one, ``network/conditioning.py``) is therefore not needed to restore: H⁻¹ computes its first
+half from the stored image and Δ alone, and φ⁻¹ reads only that half.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ class NetConfig:
     guided: bool = False  # ψ also sees the reference output f(I) (apply needs the operator)
     clamp: float = 1.0  # soft clamp of φ's log-scales
     h_clamp: float = 2.0  # H does the smoothing and pushes its scales harder (calibration)
+    # a setting ψ reads as a constant channel: {"param", "low", "high", "log"} (conditioning.py)
+    cond: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,32 +74,51 @@ class QuasiInvertibleNet(nn.Module):
                 AffineCoupling(6, 6, cfg.width, cfg.clamp, depth=cfg.phi_depth),
             ]
         self.phi = InvertibleSequence(blocks)
-        self.psi = (
-            EncoderDecoder(24 if cfg.guided else 12, 12, cfg.psi_width) if cfg.use_psi else None
-        )
+        if cfg.cond and not cfg.use_psi:
+            raise ValueError("a conditioned model needs ψ: the setting enters through ψ only")
+        psi_in = (24 if cfg.guided else 12) + (1 if cfg.cond else 0)
+        self.psi = EncoderDecoder(psi_in, 12, cfg.psi_width) if cfg.use_psi else None
         self.fuse = AffineCoupling(
             12, 12, cfg.width, cfg.h_clamp, shift_skip=True, depth=cfg.h_depth
         )
 
     def forward(
-        self, img: torch.Tensor, guide: torch.Tensor | None = None
+        self,
+        img: torch.Tensor,
+        guide: torch.Tensor | None = None,
+        cond: torch.Tensor | float | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B,3,H,W) in [0,1] -> (f̂(I) (B,3,H,W), Δ (B,12,H/2,W/2))."""
+        """(B,3,H,W) in [0,1] -> (f̂(I) (B,3,H,W), Δ (B,12,H/2,W/2)).
+
+        ``guide``: the reference output f(I), for a guided model. ``cond``: a conditioned
+        model's setting, normalised to [-1, 1] (``conditioning.normalise``), one per image (B,)
+        or one for all; ψ reads it as a constant channel.
+        """
         z = self.haar(img)
         i_phi = self.phi(z)
         if self.psi is None:
             i_psi = torch.zeros_like(z)
-        elif self.cfg.guided:
-            if guide is None:
-                raise ValueError("this model is guided: pass the reference output as guide")
-            i_psi = self.psi(torch.cat([z, self.haar(guide)], dim=1))
         else:
-            i_psi = self.psi(z)
+            parts = [z]
+            if self.cfg.guided:
+                if guide is None:
+                    raise ValueError("this model is guided: pass the reference output as guide")
+                parts.append(self.haar(guide))
+            if self.cfg.cond:
+                if cond is None:
+                    raise ValueError("this model is conditioned: pass its setting as cond")
+                c = torch.as_tensor(cond, dtype=z.dtype, device=z.device).reshape(-1, 1, 1, 1)
+                parts.append(c.expand(z.shape[0], 1, *z.shape[2:]))
+            i_psi = self.psi(torch.cat(parts, dim=1) if len(parts) > 1 else z)
         y = self.fuse(torch.cat([i_phi, i_psi], dim=1))
         return self.haar(y[:, :12], rev=True), y[:, 12:]
 
     def inverse(self, out: torch.Tensor, delta: torch.Tensor | None = None) -> torch.Tensor:
-        """Restore I from the (stored) output; Δ = 0 when not given, as on restore."""
+        """Restore I from the (stored) output; Δ = 0 when not given, as on restore.
+
+        Needs neither the guide nor the setting: ψ's output is the second half of H⁻¹'s
+        result, which φ⁻¹ never reads.
+        """
         y1 = self.haar(out)
         y2 = torch.zeros_like(y1) if delta is None else delta
         x = self.fuse(torch.cat([y1, y2], dim=1), rev=True)

@@ -3,6 +3,7 @@
     photos ─► pairs for every operator (all cores, cached) ─► job queue
         OP (guided, PNG)  ─────────► OP-jpeg (forked from OP, real JPEG on every other batch)
         OP-learned (the paper's unguided design)
+        OP-cond (l0, llf, exposure: one model for a range of the main setting, Table 3)
         OP-ied, OP-stega (the paper's baselines)   OP-ablation-* (Table 4, changes to OP-learned)
     ─► N worker processes (one model each; several share one GPU) ─► OUT/weights (fp16)
                                                                   ─► OUT/results/NAME.json (eval)
@@ -47,6 +48,7 @@ VARIANTS = (
     "ablation-no-psi",
     "ablation-k4",
     "ablation-no-restore-loss",
+    "cond",
 )
 
 # The paper's loss (λΔ = 0 there; a little keeps Δ honest), for OP-learned and what compares to it
@@ -64,6 +66,8 @@ VARIANT_CHANGES: dict[str, dict] = {
     "ablation-no-psi": {"net": {"guided": False, "use_psi": False}, "loss": PAPER_LOSS},
     "ablation-k4": {"net": {"guided": False, "blocks": 4}, "loss": PAPER_LOSS},
     "ablation-no-restore-loss": {"net": {"guided": False}, "loss": {**PAPER_LOSS, "restore": 0.0}},
+    # Table 3: the setting as ψ's input, guided by f(I; v); only ops in conditioning.RANGES
+    "cond": {"net": {"guided": True}},
 }
 
 # Training recipes by device. CPU: what the shipped CPU models used. CUDA: bigger batches and
@@ -123,8 +127,12 @@ def plan_jobs(
         get_operator(op)  # one-line error for an unknown id
     preset = {**PRESETS["cuda" if device == "cuda" else "cpu"], **(base or {})}
     jobs: list[Job] = []
+    from restorable.network.conditioning import RANGES, net_cond
+
     for variant in variants:  # all fresh models first, then the forks
         for op in ops:
+            if variant == "cond" and op not in RANGES:
+                continue  # no range to serve
             name = model_name(op, variant)
             cfg = json.loads(json.dumps(preset))  # deep copy
             cfg.update(OP_OVERRIDES.get(op, {}))
@@ -132,6 +140,9 @@ def plan_jobs(
             cfg.setdefault("net", {}).update({"arch": "quasi-invertible", **changes["net"]})
             if "loss" in changes:
                 cfg["loss"] = {**cfg.get("loss", {}), **changes["loss"]}
+            if variant == "cond":
+                cfg["net"]["cond"] = net_cond(op)
+                cfg["param_values"] = list(RANGES[op]["values"])
             cfg.update(
                 op=op,
                 name=name,
@@ -172,14 +183,21 @@ def allot_minutes(jobs: list[Job], workers: int, minutes: float) -> None:
 def _pairs_for(job: Job, eval_photos: int | None) -> None:
     """Compute (or find cached) every pair a job and its eval will need, on all cores."""
     from restorable.data.pairs import compute_pairs, photo_paths
+    from restorable.training.train import TrainConfig, val_setting
 
     cfg = job.config
     params, photos = cfg.get("params", {}), cfg.get("photos")
     recipe, max_side = cfg.get("pair_recipe", ""), cfg.get("max_side", 640)
-    compute_pairs(job.op, photo_paths(photos, "train"), params, max_side, recipe=recipe)
+    cond = cfg.get("net", {}).get("cond")
+    train_params, val_params = [params], params
+    if cond:  # one pair set per setting value; progress crops and eval at the default setting
+        train_params = [{**params, cond["param"]: v} for v in cfg["param_values"]]
+        val_params = {**params, cond["param"]: val_setting(TrainConfig.from_dict(cfg))}
+    for p in train_params:
+        compute_pairs(job.op, photo_paths(photos, "train"), p, max_side, recipe=recipe)
     val = photo_paths(photos, "val")
-    compute_pairs(job.op, val[:8], params, max_side, recipe=recipe)  # training's progress crops
-    compute_pairs(job.op, val[:eval_photos], params, None)  # eval: stored size, real operator
+    compute_pairs(job.op, val[:8], val_params, max_side, recipe=recipe)  # progress crops
+    compute_pairs(job.op, val[:eval_photos], val_params, None)  # eval: stored size, real operator
 
 
 def _run_job(job: Job, plan: Plan) -> dict:

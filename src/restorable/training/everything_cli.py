@@ -24,7 +24,8 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
         default="png,jpeg",
         help="comma-separated: png (OP), jpeg (OP-jpeg), learned (OP-learned), the paper's "
         "baselines ied and stega (OP-ied, OP-stega), its ablations ablation-no-psi, ablation-k4, "
-        "ablation-no-restore-loss (OP-ablation-...); default png,jpeg",
+        "ablation-no-restore-loss (OP-ablation-...), cond (OP-cond: one model for a range of l0's "
+        "lam, llf's alpha, exposure's gain; Table 3); default png,jpeg",
     )
     g.add_argument("--out", default="runs-all", help="folder for runs, weights, results")
     g.add_argument(

@@ -4,6 +4,10 @@
                                                           └─► inverse with Δ = 0 ─► Î
     loss = λa‖f̂(I) − f(I)‖² + λr‖Î − I‖² + λΔ‖Δ‖²
 
+A conditioned model (``net.cond``) trains on one pair set per value of its setting
+(``param_values``), drawing the value per crop and feeding it to ψ; a model of a user's own edit
+(``pairs``: BEFORE and AFTER folders) trains on those pairs instead of an operator's.
+
 Seeded, logged (JSON lines), checkpointed every few minutes and resumable (``resume=True``).
 On CUDA it uses bf16 autocast for the non-invertible ψ and TF32; under ``torchrun`` with several
 processes it trains with DistributedDataParallel (each rank its own crop stream).
@@ -23,8 +27,17 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from restorable.data.pairs import PairCrops, compute_pairs, load_pairs, photo_paths
+from restorable.data.pairs import (
+    PairCrops,
+    compute_pairs,
+    load_pairs,
+    match_pairs,
+    photo_paths,
+    read_pairs,
+    split_pairs,
+)
 from restorable.models import ModelCard, save_model
+from restorable.network.conditioning import normalise, spread
 from restorable.network.factory import build_net
 from restorable.network.model import NetConfig
 from restorable.network.storage import jpeg, quantize
@@ -61,6 +74,10 @@ class TrainConfig:
     name: str = ""  # model file stem (default: the operator id), e.g. "l0-jpeg"
     init_from: str | None = None  # weights (.safetensors) to start from, e.g. OP's for OP-jpeg
     pair_recipe: str = ""  # training targets other than f(I) (data.pairs.PAIR_RECIPES)
+    # a conditioned model (net.cond): the setting values it trains on (default: 5 across the range)
+    param_values: list[float] = field(default_factory=list)
+    # a user's edit learned from examples: [BEFORE, AFTER] folders (op is then the model's name)
+    pairs: list[str] | None = None
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -86,11 +103,54 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(10 * torch.log10(255**2 / mse.clamp_min(1e-10)))
 
 
+def setting_values(cfg: TrainConfig) -> list[float]:
+    """The values of a conditioned model's setting that training draws from ([] if none)."""
+    if not cfg.net.cond:
+        return []
+    return [float(v) for v in cfg.param_values] or spread(cfg.net.cond)
+
+
+def val_setting(cfg: TrainConfig) -> float | None:
+    """The setting progress figures use: the operator's default (or ``params``), in range."""
+    cond = cfg.net.cond
+    if not cond:
+        return None
+    from restorable.operators import get_operator
+
+    value = cfg.params.get(cond["param"], get_operator(cfg.op).defaults.get(cond["param"]))
+    if value is None or not cond["low"] <= value <= cond["high"]:
+        values = setting_values(cfg)
+        value = values[len(values) // 2]
+    return float(value)
+
+
+def training_pairs(
+    cfg: TrainConfig, subset: str, limit: int | None = None, progress: bool = False
+) -> list[tuple]:
+    """(I, target, ...) uint8 arrays of ``subset`` (train / val; the first ``limit``): a user's
+    pairs, the operator's (cached), or for a conditioned model one target per setting value in
+    training, (I, f(I; v0), f(I; v1), ...), and the :func:`val_setting`'s in validation."""
+    if cfg.pairs:
+        return read_pairs(split_pairs(match_pairs(*cfg.pairs), subset)[:limit], cfg.max_side)
+    paths = photo_paths(cfg.photos, subset)[:limit]
+    values = setting_values(cfg) if subset == "train" else [val_setting(cfg)]
+    if not cfg.net.cond:
+        values = [None]
+    sets = []
+    for v in values:
+        params = cfg.params if v is None else {**cfg.params, cfg.net.cond["param"]: v}
+        files = compute_pairs(
+            cfg.op, paths, params, cfg.max_side, recipe=cfg.pair_recipe, progress=progress
+        )
+        sets.append(load_pairs(files))
+    # one input per photo, shared by its targets (the inputs of every set are the same)
+    return [(ps[0][0], *(p[1] for p in ps)) for ps in zip(*sets, strict=True)]
+
+
 def _val_crops(cfg: TrainConfig, n: int = 8, size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Fixed centre crops of the first ``n`` validation photos, for progress figures."""
-    paths = photo_paths(cfg.photos, "val")[:n]
-    files = compute_pairs(cfg.op, paths, cfg.params, cfg.max_side, recipe=cfg.pair_recipe)
-    pairs = load_pairs(files)
+    """Fixed centre crops of the first ``n`` validation photos (or held-out pairs), for progress
+    figures; a conditioned model's at :func:`val_setting`."""
+    pairs = training_pairs(cfg, "val", limit=n)
     s = min([size] + [min(x.shape[:2]) // 8 * 8 for x, _ in pairs])
     xs, ys = [], []
     for x, y in pairs:
@@ -104,11 +164,24 @@ def _val_crops(cfg: TrainConfig, n: int = 8, size: int = 256) -> tuple[np.ndarra
 def validate(net, cfg: TrainConfig, vx: torch.Tensor, vy: torch.Tensor) -> dict[str, float]:
     net.eval()
     guide = vy if cfg.net.guided else None
-    out, _ = net(vx, guide)
+    setting = val_setting(cfg)
+    extra = {} if setting is None else {"cond": normalise(cfg.net.cond, setting)}
+    out, _ = net(vx, guide, **extra)
     stored = quantize(out)
     restored = net.inverse(stored)
     net.train()
     return {"val_approx_psnr": _psnr(stored, vy), "val_restore_psnr": _psnr(restored, vx)}
+
+
+def _pairs_record(cfg: TrainConfig) -> dict:
+    """Where a pairs model's examples are, and which pairs it never trained on (eval uses them)."""
+    matched = match_pairs(*cfg.pairs)
+    return {
+        "before": str(Path(cfg.pairs[0]).resolve()),
+        "after": str(Path(cfg.pairs[1]).resolve()),
+        "count": len(matched),
+        "held_out": [b.stem for b, _ in split_pairs(matched, "val")],
+    }
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
@@ -131,15 +204,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     run.mkdir(parents=True, exist_ok=True)
     version = cfg.version.format(op=cfg.op)
 
-    files = compute_pairs(
-        cfg.op,
-        photo_paths(cfg.photos, "train"),
-        cfg.params,
-        cfg.max_side,
-        recipe=cfg.pair_recipe,
-        progress=progress,
+    if cfg.pairs and cfg.net.guided:
+        raise ValueError("a model learned from pairs has no operator to guide it: guided=False")
+    crops = PairCrops(
+        training_pairs(cfg, "train", progress=progress), cfg.crop, seed=cfg.seed + 1000 * rank
     )
-    crops = PairCrops(load_pairs(files), cfg.crop, seed=cfg.seed + 1000 * rank)
+    settings = torch.tensor([normalise(cfg.net.cond, v) for v in setting_values(cfg)])
     vx, vy = (_to_tensor(a, device) for a in _val_crops(cfg))
 
     net = build_net(cfg.net)  # ours, or a baseline (NetConfig.arch)
@@ -225,9 +295,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
                 "jpeg": cfg.jpeg,
                 "loss": asdict(cfg.loss),
                 "device": device,
-                "photos": cfg.photos or "shared/photos (split.json train)",
+                "photos": cfg.photos
+                or ("BEFORE/AFTER pairs" if cfg.pairs else "shared/photos (split.json train)"),
                 "init_from": Path(cfg.init_from).stem if cfg.init_from else None,
                 "pair_recipe": cfg.pair_recipe or None,
+                **({"param_values": setting_values(cfg)} if cfg.net.cond else {}),
+                **({"pairs": _pairs_record(cfg)} if cfg.pairs else {}),
                 "final": final,
                 "trained_minutes": round(trained_s() / 60, 1),
             },
@@ -240,10 +313,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     while step < cfg.steps and not (cfg.minutes and trained_s() > cfg.minutes * 60):
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
-        xb, yb = crops.batch(cfg.batch)
+        xb, yb, kb = crops.setting_batch(cfg.batch)
         x, y = _to_tensor(xb, device), _to_tensor(yb, device)
+        # a conditioned model reads each crop's setting (normalised); others take no extra input
+        extra = {"cond": settings[torch.from_numpy(kb)].to(device)} if cfg.net.cond else {}
         with torch.autocast("cuda", torch.bfloat16, enabled=cfg.device == "cuda"):
-            out, delta = model(x, y if cfg.net.guided else None)
+            out, delta = model(x, y if cfg.net.guided else None, **extra)
         out, delta = out.float(), delta.float()
         use_jpeg = cfg.jpeg and step % 2 == 1
         if use_jpeg:

@@ -1,0 +1,108 @@
+"""A restorable version of any edit, learned from before/after examples: ``train --pairs``.
+
+    BEFORE/x.jpg ┐                                   ┌─► runs/NAME/ (checkpoints, log)
+    AFTER/x.png  ┴─ matched by name ─► train f̂ ─────┴─► user folder: NAME.safetensors + NAME.json
+                    every tenth pair held out             └─► load(NAME), apply --op NAME,
+                                                              restore (the file's record), list
+
+There is no operator to call, so the model is the paper's unguided design (``OP-learned``'s
+recipe: ψ reads the photo alone) and learns the edit from the AFTER images. Its card's ``op`` is
+NAME, which names no registered operator; its training record says where the pairs are and
+which were held out, so ``eval --op NAME`` measures those against their AFTER images.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from restorable.errors import RestorableError
+
+DEFAULT_MINUTES = 20.0
+
+
+def check_name(name: str | None) -> str:
+    """``name`` if it can name a user's model: a plain file stem that is no operator id and no
+    name a shipped (or ``train --all``) model has or could have; a one-line error otherwise."""
+    from restorable.models import WEIGHTS_DIR, available_models
+    from restorable.operators import operator_ids
+    from restorable.training.everything import VARIANTS, model_name
+
+    if not name:
+        raise RestorableError("name the model learned from pairs: --name NAME")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+        raise RestorableError(
+            f"{name!r}: a model name is letters, digits, '-', '_' and '.' (up to 64), "
+            "starting with a letter or digit"
+        )
+    taken = {model_name(op, v) for op in operator_ids() for v in VARIANTS}
+    if name in operator_ids() or name in available_models(WEIGHTS_DIR) or name in taken:
+        raise RestorableError(
+            f"{name!r} is the name of an operator or a shipped model; choose another --name"
+        )
+    if name.startswith("style_"):
+        raise RestorableError(f"{name!r}: names starting with 'style_' are for style models")
+    return name
+
+
+def pairs_config(
+    before: str | Path, after: str | Path, name: str | None, device: str = "cpu"
+) -> dict:
+    """A ``TrainConfig`` dict for learning the edit BEFORE → AFTER as model ``name``: the
+    pairs and the name checked (one-line errors), ``OP-learned``'s recipe for ``device``."""
+    from restorable.data.pairs import match_pairs
+    from restorable.training.everything import PRESETS, VARIANT_CHANGES
+
+    name = check_name(name)
+    match_pairs(before, after)  # unmatched, misaligned or too few: fail before any work
+    learned = VARIANT_CHANGES["learned"]
+    preset = PRESETS["cuda" if device == "cuda" else "cpu"]
+    return {
+        **preset,
+        "op": name,
+        "name": name,
+        "version": f"{name}-v1",
+        "device": device,
+        "pairs": [str(before), str(after)],
+        "minutes": DEFAULT_MINUTES,
+        "net": dict(learned["net"]),
+        "loss": {**preset.get("loss", {}), **learned["loss"]},
+    }
+
+
+def install_user_model(run: Path, name: str) -> Path:
+    """Copy ``run``'s final model ``name`` into the user's models folder; returns that folder."""
+    from restorable.models import user_models_dir
+
+    dest = user_models_dir()
+    dest.mkdir(parents=True, exist_ok=True)
+    for ext in (".safetensors", ".json"):  # weights first: a card is only seen with its weights
+        tmp = dest / f".{name}{ext}.tmp"
+        shutil.copyfile(run / f"{name}{ext}", tmp)
+        tmp.replace(dest / f"{name}{ext}")
+    return dest
+
+
+def learn_from_pairs(
+    before: str | Path,
+    after: str | Path,
+    name: str,
+    *,
+    minutes: float | None = DEFAULT_MINUTES,
+    device: str = "cpu",
+    run_dir: str | Path | None = None,
+    overrides: dict | None = None,
+    progress: bool = True,
+) -> Path:
+    """Train the model of the edit BEFORE → AFTER and install it as ``name`` (the folder it
+    went to). ``overrides``: TrainConfig keys (``steps``, ``batch``, ``crop``, ``net`` ...)."""
+    from restorable.training.train import TrainConfig, train
+
+    cfg = pairs_config(before, after, name, device)
+    cfg["minutes"] = minutes
+    cfg["run_dir"] = str(run_dir or Path("runs") / name)
+    for key, value in (overrides or {}).items():
+        cfg[key] = {**cfg.get(key, {}), **value} if isinstance(value, dict) else value
+    run = train(TrainConfig.from_dict(cfg), progress=progress)
+    return install_user_model(run, name)
