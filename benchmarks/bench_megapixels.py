@@ -1,13 +1,15 @@
-"""Time and peak memory of ``apply`` and ``restore`` on photos of 0.3 to 24 megapixels (CPU).
+"""Time and peak memory of ``apply`` and ``restore`` on photos of 0.3 to 24 megapixels.
 
-    python benchmarks/bench_megapixels.py --op l0 --sizes 0.3 3 12 24 [--budget-mb 1024]
+    python benchmarks/bench_megapixels.py --op l0 --sizes 0.3 3 12 24 [--device cuda]
+        [--precision fp32] [--budget-mb 1024]
 
 Each (size, apply|restore) runs in a fresh subprocess, so its peak resident memory
-(``resource.getrusage(RUSAGE_SELF).ru_maxrss``) is its own and not inflated by earlier runs.
-The photo is a bundled sample resized to the target size; ``tile`` is ``auto_tile`` with the
-given budget, overlapping by the model's receptive field. ``restore`` runs on the same resized
-photo (a CNN's cost does not depend on the pixel values). ``--untrained`` times the default
-architecture with random weights, for when no trained model is installed yet.
+(``resource.getrusage(RUSAGE_SELF).ru_maxrss``; on a GPU also torch's peak GPU memory) is its
+own and not inflated by earlier runs. The photo is a bundled sample resized to the target size;
+tiles are what ``apply``/``restore`` choose by default (``--budget-mb`` sizes them for that
+many MB per network pass instead). ``restore`` runs on the same resized photo (a CNN's cost
+does not depend on the pixel values). ``--untrained`` times the default architecture with
+random weights, for when no trained model is installed yet.
 """
 
 from __future__ import annotations
@@ -23,40 +25,42 @@ from pathlib import Path
 SAMPLE = Path(__file__).resolve().parents[1] / "src/restorable/samples/scikit-image__coffee.jpg"
 
 
-def _load(op: str, untrained: bool):
+def _load(op: str, untrained: bool, device: str = "cpu", precision: str = "auto"):
     if untrained:
         from restorable.models import ModelCard, RestorableModel
         from restorable.network.model import NetConfig, QuasiInvertibleNet
 
         card = ModelCard(op=op, version=f"{op}-untrained", net=NetConfig().to_dict())
-        return RestorableModel(QuasiInvertibleNet(NetConfig()), card)
+        return RestorableModel(QuasiInvertibleNet(NetConfig()), card, device, precision)
     import restorable
 
-    return restorable.load(op)
+    return restorable.load(op, device=device, precision=precision)
 
 
 def _max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
 
 
-def child(op: str, megapixels: float, what: str, budget_mb: float, untrained: bool) -> dict:
+def child(args: argparse.Namespace, megapixels: float, what: str) -> dict:
     """One measurement; runs in its own process."""
     import cv2
     import numpy as np
+    import torch
 
     from restorable.files import read_image
     from restorable.tiling import auto_tile
 
-    model = _load(op, untrained)
+    model = _load(args.op, args.untrained, args.device, args.precision)
     photo = read_image(SAMPLE)
     aspect = photo.shape[1] / photo.shape[0]
     h = round((megapixels * 1e6 / aspect) ** 0.5)
     w = round(h * aspect)
     img = np.ascontiguousarray(cv2.resize(photo, (w, h), interpolation=cv2.INTER_CUBIC))
-    from restorable.models import RESTORE_RECEPTIVE_FIELD
-
-    overlap = model.receptive_field if what == "apply" else RESTORE_RECEPTIVE_FIELD
-    tile = auto_tile(h, w, budget_mb, multiple=model.multiple, overlap=overlap)
+    overlap = model.receptive_field if what == "apply" else model.restore_receptive_field
+    if args.budget_mb:
+        tile = auto_tile(h, w, args.budget_mb, multiple=model.multiple, overlap=overlap)
+    else:  # what apply/restore choose for tile="auto"
+        tile = model._tile(img, "auto", overlap, restore=what == "restore")
     before = _max_rss_mb()
     run = model.apply if what == "apply" else model.restore
     start = time.perf_counter()
@@ -64,28 +68,40 @@ def child(op: str, megapixels: float, what: str, budget_mb: float, untrained: bo
     seconds = time.perf_counter() - start
     assert out.shape == img.shape and out.dtype == np.uint8
     peak = _max_rss_mb()
-    return {"w": w, "h": h, "tile": tile, "s": seconds, "peak_mb": peak, "base_mb": before}
+    gpu = torch.cuda.max_memory_allocated() / 2**20 if model.device != "cpu" else None
+    full = tile >= max(-(-h // model.multiple), -(-w // model.multiple)) * model.multiple
+    return {
+        "w": w,
+        "h": h,
+        "tile": "one pass" if full else tile,
+        "s": seconds,
+        "peak_mb": peak,
+        "base_mb": before,
+        "gpu_mb": gpu,
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--op", default="l0")
     parser.add_argument("--sizes", type=float, nargs="+", default=[0.3, 3, 12, 24])
-    parser.add_argument("--budget-mb", type=float, default=768, help="per pass (models.py default)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    parser.add_argument("--budget-mb", type=float, help="MB per network pass (default: models.py)")
     parser.add_argument("--untrained", action="store_true", help="random weights, no model file")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per measurement")
     parser.add_argument("--child", nargs=2, metavar=("MP", "WHAT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child:
-        result = child(args.op, float(args.child[0]), args.child[1], args.budget_mb, args.untrained)
+        result = child(args, float(args.child[0]), args.child[1])
         print(json.dumps(result))
         return 0
 
     import torch
 
     try:
-        model = _load(args.op, args.untrained)
+        model = _load(args.op, args.untrained, args.device, args.precision)
     except Exception as exc:  # noqa: BLE001 - report any failure to load in one line
         print(
             f"cannot load the restorable model for {args.op!r}: {exc}\n"
@@ -95,18 +111,22 @@ def main() -> int:
         )
         return 1
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    print(f"model {model.version}, receptive field {model.receptive_field} px, CPU")
+    print(f"model {model.version}, receptive field {model.receptive_field} px, {model.device}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; GPU: {gpu or 'none'}")
-    print(f"tile budget {args.budget_mb:g} MB (auto_tile); peak = max RSS of a fresh process\n")
+    print(f"precision {args.precision} (computes in {model.dtype}); ", end="")
+    budget = f"{args.budget_mb:g} MB per pass" if args.budget_mb else "models.py's default"
+    print(f"tiles: {budget}; peak = max RSS of a fresh process\n")
     del model
 
-    header = f"{'MP':>5} {'size':>11} {'tile':>6} {'apply s':>8} {'peak MB':>8} "
+    header = f"{'MP':>5} {'size':>11} {'tiles a/r':>18} {'apply s':>8} {'peak MB':>8} "
     print(header + f"{'restore s':>9} {'peak MB':>8}")
     for mp in args.sizes:
         row = {}
         for what in ("apply", "restore"):
-            cmd = [sys.executable, __file__, "--op", args.op, "--budget-mb", str(args.budget_mb)]
-            cmd += ["--child", str(mp), what] + (["--untrained"] if args.untrained else [])
+            cmd = [sys.executable, __file__, "--op", args.op, "--device", args.device]
+            cmd += ["--precision", args.precision, "--child", str(mp), what]
+            cmd += ["--budget-mb", str(args.budget_mb)] if args.budget_mb else []
+            cmd += ["--untrained"] if args.untrained else []
             try:
                 done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
             except subprocess.TimeoutExpired:
@@ -120,12 +140,15 @@ def main() -> int:
             row[what] = json.loads(done.stdout.strip().splitlines()[-1])
         first = row.get("apply") or row.get("restore")
         size = f"{first['w']}x{first['h']}" if first else "-"
-        tile = str(first["tile"]) if first else "-"
+        tile = "/".join(str(row[k]["tile"]) if row.get(k) else "-" for k in ("apply", "restore"))
 
         def cells(r):
-            return f"{r['s']:>8.2f} {r['peak_mb']:>8.0f}" if r else f"{'-':>8} {'-':>8}"
+            if not r:
+                return f"{'-':>8} {'-':>8}"
+            gpu = f" (GPU {r['gpu_mb']:.0f})" if r.get("gpu_mb") is not None else ""
+            return f"{r['s']:>8.2f} {r['peak_mb']:>8.0f}{gpu}"
 
-        print(f"{mp:>5g} {size:>11} {tile:>6} {cells(row['apply'])} {cells(row['restore']):>18}")
+        print(f"{mp:>5g} {size:>11} {tile:>18} {cells(row['apply'])} {cells(row['restore']):>18}")
         sys.stdout.flush()
     return 0
 

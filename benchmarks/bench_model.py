@@ -1,14 +1,23 @@
-"""Apply and restore time of a restorable model on a 640x480 photo, with its parameter count.
+"""Apply and restore time of a restorable model's network on a 640x480 photo, each path beside
+the eager float32 baseline measured in the same run.
 
-    python benchmarks/bench_model.py --op l0 [--weights DIR] [--repeats 5] [--threads N]
+    python benchmarks/bench_model.py --op l0 [--device cuda] [--repeats 7] [--threads N]
 
-Prints CPU figures, and CUDA figures too where a GPU is present. For a guided model the apply
-time is split into the classic operator (the guide) and the network.
+Paths, timed in interleaved rounds (so a busy machine slows them alike), median and fastest:
+
+    eager fp32        the network as trained: NCHW float32 (the baseline)
+    fp32 (load(..., precision="fp32"))   channels-last float32
+    auto (load(...), the default)        channels-last, bf16 where the device has it natively
+
+The network alone (apply: φ, ψ, H; restore: H⁻¹, φ⁻¹); then the guide (the classic operator a
+guided model reads, on the CPU) and the whole ``apply``/``restore`` of the default model, with
+restore's time as a fraction of the classic operator's.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 from pathlib import Path
 
@@ -29,48 +38,105 @@ def photo_640x480() -> np.ndarray:
 
 
 def timed(fn, repeats: int, sync=lambda: None) -> float:
-    fn()  # warm-up
+    """Median seconds of ``repeats`` calls after one warm-up."""
+    return interleaved({"": fn}, repeats, sync)[""][0]
+
+
+def interleaved(fns: dict, repeats: int, sync=lambda: None) -> dict[str, tuple[float, float]]:
+    """{name: (median, fastest)} seconds, one call of each function per round."""
+    for fn in fns.values():
+        fn()  # warm-up
     sync()
-    times = []
+    times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            sync()
+            times[k].append(time.perf_counter() - t)
+    return {k: (float(np.median(v)), min(v)) for k, v in times.items()}
+
+
+def network_paths(op: str, weights, device: str, img: np.ndarray) -> dict[str, tuple]:
+    """{path: (model, net, memory format)}: the baseline and the two precisions of ``load``."""
+    auto = load(op, weights, device=device)
+    fp32 = load(op, weights, device=device, precision="fp32")
+    eager = copy.deepcopy(fp32.net).to(memory_format=torch.contiguous_format)
+    label = "auto (bf16)" if auto.dtype == torch.bfloat16 else "auto (fp32: no native bf16)"
+    return {
+        "eager fp32": (fp32, eager, torch.contiguous_format),
+        "fp32 channels-last": (fp32, fp32.net, torch.channels_last),
+        label: (auto, auto.net, torch.channels_last),
+    }
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--op", default="l0")
     p.add_argument("--weights")
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--threads", type=int)
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     img = photo_640x480()
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    print("| op | device | params | guide (s) | apply net (s) | restore (s) |")
-    print("|---|---|---|---|---|---|")
-    for device in devices:
-        print(bench_device(load(args.op, args.weights, device=device), img, args.repeats))
-
-
-def bench_device(model, img: np.ndarray, repeats: int) -> str:
-    """One table row: guide, apply and restore medians on ``model``'s device."""
     x = img.astype(np.float32) / 255
-    sync = torch.cuda.synchronize if model.device == "cuda" else (lambda: None)
-    n = sum(p.numel() for p in model.net.parameters())
-    guide = model.reference_guide(x)
-    t_guide = timed(lambda: model.reference_guide(x), repeats) if guide is not None else 0.0
-    t_apply = timed(lambda: model.apply_float(x, guide), repeats, sync)
-    stored = model.apply(img, tile=None)
-    t_restore = timed(lambda: model.restore(stored, tile=None), repeats, sync)
-    return (
-        f"| {model.op} | {model.device} ({torch.get_num_threads()} threads) | {n / 1e6:.2f} M | "
-        f"{t_guide:.3f} | {t_apply:.3f} | {t_restore:.3f} |"
+    cuda = torch.device(args.device).type == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    paths = network_paths(args.op, args.weights, args.device, img)
+    auto = list(paths.values())[-1][0]
+    n = sum(p.numel() for p in auto.net.parameters())
+    where = torch.cuda.get_device_name(0) if cuda else f"CPU, {torch.get_num_threads()} threads"
+    print(f"{auto.card.stem}: {n / 1e6:.2f} M parameters, 640x480, {where}\n")
+
+    guide = auto.guide(img)
+    stored = auto.apply(img, tile=None)
+    tensor = lambda a, fmt: (  # noqa: E731
+        torch.from_numpy(a)[None].permute(0, 3, 1, 2).to(args.device).contiguous(memory_format=fmt)
     )
+    apply_fns, restore_fns = {}, {}
+    for name, (model, net, fmt) in paths.items():
+        X, Y = tensor(x, fmt), tensor(stored.astype(np.float32) / 255, fmt)
+        G = None if guide is None else tensor(guide.astype(np.float32) / 255, fmt)
+
+        def run(model=model, net=net, X=X, G=G):
+            with torch.no_grad(), model._autocast(model.dtype):
+                return net(X, G)
+
+        def inv(model=model, net=net, Y=Y):
+            with torch.no_grad(), model._autocast(model.dtype):
+                return net.inverse(Y)
+
+        apply_fns[name], restore_fns[name] = run, inv
+    fns = {("apply", k): f for k, f in apply_fns.items()}
+    fns.update({("restore", k): f for k, f in restore_fns.items()})
+    t = interleaved(fns, args.repeats, sync)
+    print("| network path | apply (s) | speed-up | restore (s) | speed-up |")
+    print("|---|---|---|---|---|")
+    base_a, base_r = t[("apply", "eager fp32")][0], t[("restore", "eager fp32")][0]
+    for name in paths:
+        (a, a_min), (r, r_min) = t[("apply", name)], t[("restore", name)]
+        print(
+            f"| {name} | {a:.3f} (fastest {a_min:.3f}) | {base_a / a:.2f}x "
+            f"| {r:.3f} (fastest {r_min:.3f}) | {base_r / r:.2f}x |"
+        )
+
+    # the whole default model: guide (classic operator, CPU) + network, and restore
+    whole = {
+        "classic operator": lambda: auto.guide(img),
+        "apply": lambda: auto.apply(img, tile=None),
+        "restore": lambda: auto.restore(stored, tile=None),
+    }
+    if guide is None:
+        del whole["classic operator"]
+    w = interleaved(whole, args.repeats, sync)
+    print()
+    for k, (med, fastest) in w.items():
+        print(f"{k}: {med:.3f} s (fastest {fastest:.3f})")
+    if guide is not None:
+        ratio = w["restore"][0] / w["classic operator"][0]
+        print(f"restore / classic operator: {ratio:.2f}")
 
 
 if __name__ == "__main__":

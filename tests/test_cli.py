@@ -163,3 +163,27 @@ def test_every_command_has_help() -> None:
         with pytest.raises(SystemExit) as exc:
             main([command, "--help"])
         assert exc.value.code == 0
+
+
+def test_precision_and_device_options(weights: Path, photo: Path, tmp_path: Path) -> None:
+    edited, restored = tmp_path / "edited.png", tmp_path / "restored.png"
+    argv = ["--weights", str(weights), "--precision", "fp32", "--device", "cpu"]
+    assert main(["apply", "--op", "l0", *argv, str(photo), "-o", str(edited)]) == 0
+    assert main(["restore", *argv, str(edited), "-o", str(restored)]) == 0
+    model = load("l0", weights, precision="fp32")
+    original = read_image(photo)
+    np.testing.assert_array_equal(read_image(edited), model.apply(original))
+    np.testing.assert_array_equal(read_image(restored), model.restore(model.apply(original)))
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a GPU is present")
+def test_device_cuda_without_a_gpu_is_a_one_line_error(photo: Path, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "restorable.cli", "apply", "--op", "l0", "--device", "cuda"]
+        + [str(photo), "-o", str(tmp_path / "out.png")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "no CUDA GPU" in lines[0], proc.stderr

@@ -92,7 +92,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     )
     params = dict(args.param or [])
     name = args.model or model_for(args.op, jpeg, args.weights, conditioned=bool(params))
-    model = load(name, args.weights)
+    model = load(name, args.weights, device=args.device, precision=args.precision)
     settings = model.settings(**params)  # a setting out of range fails before any work
 
     def run(src: Path, dst: Path) -> None:
@@ -141,6 +141,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 tile=args.tile or "auto",
                 notes=notes,
                 cache=cache,
+                device=args.device,
+                precision=args.precision,
             )
         for note in notes:
             print(f"note: {src}: {note}", file=sys.stderr)
@@ -331,6 +333,16 @@ def build_parser() -> argparse.ArgumentParser:
     def model_args(s: argparse.ArgumentParser) -> None:
         s.add_argument("--tile", type=int, help="tile size in px (default: chosen to bound memory)")
         s.add_argument("--weights", help="folder with <op>.safetensors/.json (default: shipped)")
+        s.add_argument(
+            "--device", default="cpu", help="cpu (default), cuda or cuda:N: where the network runs"
+        )
+        s.add_argument(
+            "--precision",
+            choices=["auto", "fp32", "bf16"],
+            default="auto",
+            help="network arithmetic: auto (bf16 where the CPU or GPU has it natively, else "
+            "float32), fp32 (the reference), bf16",
+        )
 
     s = sub.add_parser("reference", help="run a classic operator (the ground truth)")
     s.add_argument("--op", required=True, help="operator id (see 'restorable list')")

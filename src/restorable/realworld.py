@@ -287,6 +287,8 @@ def restore_file(
     tile: int | str | None = "auto",
     notes: list[str] | None = None,
     cache: dict[str, RestorableModel] | None = None,
+    device: str = "cpu",
+    precision: str = "auto",
 ) -> Restoration:
     """Restore the original from an edited file, whatever happened to it since ``apply``.
 
@@ -297,7 +299,7 @@ def restore_file(
     ``op`` (a model name) overrides the record and identification. A changed PNG issues a
     :class:`RestorableWarning`; JPEG records hash the pixels before compression, so they are
     not compared (lossy codecs change every pixel a little; the confidence map shows where
-    the change matters).
+    the change matters). ``device`` and ``precision``: as for :func:`restorable.load`.
     """
     from pathlib import Path
 
@@ -308,7 +310,7 @@ def restore_file(
 
     def model(name: str) -> RestorableModel:
         if name not in cache:
-            cache[name] = load(name, weights_dir)
+            cache[name] = load(name, weights_dir, device=device, precision=precision)
         return cache[name]
 
     rgb, alpha = read_image(path, with_alpha=True, notes=notes)

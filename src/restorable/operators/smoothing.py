@@ -20,6 +20,15 @@ def _finish(out: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(out, dtype=np.float32), 0.0, 1.0)
 
 
+def _circular_gradients(c: np.ndarray, gh: np.ndarray, gv: np.ndarray) -> None:
+    """Forward differences of the HxW ``c`` with a circular boundary, into ``gh`` (along x) and
+    ``gv`` (along y): ``roll(c, -1) - c`` without roll's copies."""
+    np.subtract(c[:, 1:], c[:, :-1], out=gh[:, :-1])
+    np.subtract(c[:, :1], c[:, -1:], out=gh[:, -1:])
+    np.subtract(c[1:], c[:-1], out=gv[:-1])
+    np.subtract(c[:1], c[-1:], out=gv[-1:])
+
+
 @register(
     "l0",
     "II",
@@ -44,28 +53,52 @@ def l0(img: np.ndarray, *, lam: float = 0.02, kappa: float = 2.0) -> np.ndarray:
         kappa: rate at which the splitting weight beta grows (paper default 2.0; 1.05-8, smaller
             is slower and slightly more accurate).
     """
-    # float32 and real FFTs: half the work of complex128, far below the 1/255 output step
-    src = np.asarray(img, dtype=np.float32)
-    h, w = src.shape[:2]
+    # float32 and real FFTs: half the work of complex128, far below the 1/255 output step.
+    # Channel-first and one channel at a time, in preallocated buffers: a 24-megapixel photo
+    # needs ~1 GB here instead of ~3 GB (the same arithmetic, so the same result).
+    src = np.ascontiguousarray(np.moveaxis(np.asarray(img, dtype=np.float32), 2, 0))
+    _, h, w = src.shape
     fx = np.zeros((h, w), np.float32)
     fx[0, 0], fx[0, -1] = -1.0, 1.0  # circular forward difference along x
     fy = np.zeros((h, w), np.float32)
     fy[0, 0], fy[-1, 0] = -1.0, 1.0
-    denorm_grad = (np.abs(sfft.rfft2(fx)) ** 2 + np.abs(sfft.rfft2(fy)) ** 2)[:, :, None]
-    f_src = sfft.rfft2(src, axes=(0, 1))
-    s = src
+    denorm_grad = np.abs(sfft.rfft2(fx)) ** 2 + np.abs(sfft.rfft2(fy)) ** 2
+    del fx, fy
+    f_src = [sfft.rfft2(c) for c in src]
+    s = src  # updated in place, channel by channel
+    gh, gv, div, mag = (np.empty((h, w), np.float32) for _ in range(4))
+    small = np.empty((h, w), bool)
+
     beta, beta_max = 2.0 * float(lam), 1e5
     while beta < beta_max:
-        gh = np.roll(s, -1, axis=1) - s
-        gv = np.roll(s, -1, axis=0) - s
-        small = (gh**2 + gv**2).sum(axis=2) < lam / beta
-        gh[small] = 0.0
-        gv[small] = 0.0
-        div = (np.roll(gh, 1, axis=1) - gh) + (np.roll(gv, 1, axis=0) - gv)  # D^T g
-        f_s = (f_src + beta * sfft.rfft2(div, axes=(0, 1))) / (1.0 + beta * denorm_grad)
-        s = sfft.irfft2(f_s, s=(h, w), axes=(0, 1)).astype(np.float32)
+        for i, c in enumerate(s):  # |grad|^2 summed over channels, in the channels' order
+            _circular_gradients(c, gh, gv)
+            np.square(gh, out=gh)
+            np.square(gv, out=gv)
+            np.add(gh, gv, out=gh if i else mag)
+            if i:
+                mag += gh
+        np.less(mag, lam / beta, out=small)
+        denom = 1.0 + beta * denorm_grad
+        for i, c in enumerate(s):
+            _circular_gradients(c, gh, gv)
+            gh[small] = 0.0
+            gv[small] = 0.0
+            # div = D^T g = (roll(gh, 1, x) - gh) + (roll(gv, 1, y) - gv); mag is free here
+            np.subtract(gh[:, :-1], gh[:, 1:], out=div[:, 1:])
+            np.subtract(gh[:, -1:], gh[:, :1], out=div[:, :1])
+            np.subtract(gv[:-1], gv[1:], out=mag[1:])
+            np.subtract(gv[-1:], gv[:1], out=mag[:1])
+            div += mag
+            f_s = sfft.rfft2(div)
+            f_s *= beta
+            f_s += f_src[i]
+            f_s /= denom
+            c[...] = sfft.irfft2(f_s, s=(h, w), overwrite_x=True)
+            del f_s
         beta *= float(kappa)
-    return _finish(s)
+    del f_src, gh, gv, div, mag, small  # before the output's copy: a lower peak
+    return _finish(np.moveaxis(s, 0, 2))
 
 
 @register(
