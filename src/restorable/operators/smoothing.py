@@ -67,6 +67,7 @@ def l0(img: np.ndarray, *, lam: float = 0.02, kappa: float = 2.0) -> np.ndarray:
     f_src = [sfft.rfft2(c) for c in src]
     s = src  # updated in place, channel by channel
     gh, gv, div, mag = (np.empty((h, w), np.float32) for _ in range(4))
+    denom = np.empty_like(denorm_grad)
     small = np.empty((h, w), bool)
 
     beta, beta_max = 2.0 * float(lam), 1e5
@@ -79,7 +80,8 @@ def l0(img: np.ndarray, *, lam: float = 0.02, kappa: float = 2.0) -> np.ndarray:
             if i:
                 mag += gh
         np.less(mag, lam / beta, out=small)
-        denom = 1.0 + beta * denorm_grad
+        np.multiply(denorm_grad, beta, out=denom)  # 1 + beta |F(D)|^2, in place
+        denom += 1.0
         for i, c in enumerate(s):
             _circular_gradients(c, gh, gv)
             gh[small] = 0.0
