@@ -17,7 +17,9 @@ and agree at the image border too.
 
 from __future__ import annotations
 
+import ctypes
 import math
+import sys
 from collections.abc import Callable
 
 import numpy as np
@@ -28,6 +30,28 @@ from restorable.errors import RestorableError
 # Calibrated on the prototype in METHOD.md (about 1.3 GB at 2048x1536, i.e. ~420 B/px); rounded
 # up so auto_tile errs towards smaller tiles.
 BYTES_PER_PIXEL = 512
+
+
+# glibc serves allocations above this from mmap, returned to the system when freed. Its default
+# threshold adapts (up to 32 MB), so tile after tile the network's tensors below it fragment the
+# heap: a 12-megapixel apply peaked at 1.63 GB and kept 1.32 GB. Fixed at 16 MB: 1.30 GB, the
+# same CPU time (1 MB: 1.03 GB but 19% more CPU time, in page faults).
+MMAP_THRESHOLD = 16 * 2**20
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
+_mmap_threshold_set = False
+
+
+def limit_heap_fragmentation() -> None:
+    """Fix glibc's mmap threshold at MMAP_THRESHOLD (once per process; Linux with glibc only,
+    elsewhere nothing). Large tiled runs call it: their peak memory drops by a fifth."""
+    global _mmap_threshold_set
+    if _mmap_threshold_set or not sys.platform.startswith("linux"):
+        return
+    _mmap_threshold_set = True
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+    except (OSError, AttributeError):  # musl or no libc.so.6: keep the allocator's default
+        pass
 
 
 def _round_up(n: int, multiple: int) -> int:
@@ -102,6 +126,7 @@ def run_tiled(
     overlap = _round_up(overlap, multiple)
     if tile >= hp and tile >= wp:
         return run(padded)[:h, :w]
+    limit_heap_fragmentation()
     if tile - 2 * overlap < multiple:
         raise RestorableError(
             f"tile {tile} is too small for an overlap of {overlap} pixels on each side; "
