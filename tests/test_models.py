@@ -110,7 +110,7 @@ def test_bf16_apply_within_a_level_and_restore_as_good_on_the_shipped_model() ->
     assert np.array_equal(guide, fast.guide(img))  # the classic operator is the same
     p_ref = psnr(img, ref.restore(a, tile=None))
     p_fast = psnr(img, fast.restore(b, tile=None))
-    assert abs(p_fast - p_ref) < 0.1, (p_ref, p_fast)  # measured within 0.03 dB on 15 photos
+    assert abs(p_fast - p_ref) < 0.1, (p_ref, p_fast)  # 45 photos: mean -0.001 dB
 
 
 def test_auto_precision_is_bf16_only_where_native(monkeypatch) -> None:
