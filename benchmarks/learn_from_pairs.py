@@ -49,7 +49,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--minutes", type=float, default=10.0, help="training budget")
     p.add_argument("--photos", type=int, default=60, help="pairs to make (every tenth held back)")
-    p.add_argument("--recipe", default=RECIPE, help=f"convert options (default {RECIPE!r})")
+    p.add_argument("--recipe", default=RECIPE, help="convert options (default: the recipe above)")
     p.add_argument("--name", default="magick-grade")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
