@@ -124,7 +124,8 @@ def main() -> int:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     print(f"model {model.version}, receptive field {model.receptive_field} px, {model.device}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; GPU: {gpu or 'none'}")
-    print(f"precision {args.precision} (computes in {model.dtype}); ", end="")
+    print(f"precision {args.precision} (apply {model.apply_dtype}, restore ", end="")
+    print(f"{model.restore_dtype}); ", end="")
     budget = f"{args.budget_mb:g} MB per pass" if args.budget_mb else "models.py's default"
     print(f"tiles: {budget}; peak = max RSS of a fresh process\n")
     del model

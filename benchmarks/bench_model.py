@@ -7,7 +7,9 @@ Paths, timed in interleaved rounds (so a busy machine slows them alike), median 
 
     eager fp32        the network as trained: NCHW float32 (the baseline)
     fp32 (load(..., precision="fp32"))   channels-last float32
-    auto (load(...), the default)        channels-last, bf16 where the device has it natively
+    auto (load(...), the default)        channels-last; apply in bf16 where the device has it
+                                         natively, restore in float32
+    bf16 (load(..., precision="bf16"))   channels-last, bf16 apply and restore
 
 The network alone (apply: φ, ψ, H; restore: H⁻¹, φ⁻¹); then the guide (the classic operator a
 guided model reads, on the CPU) and the whole ``apply``/``restore`` of the default model, with
@@ -62,10 +64,13 @@ def network_paths(op: str, weights, device: str, img: np.ndarray) -> dict[str, t
     auto = load(op, weights, device=device)
     fp32 = load(op, weights, device=device, precision="fp32")
     eager = copy.deepcopy(fp32.net).to(memory_format=torch.contiguous_format)
-    label = "auto (bf16)" if auto.dtype == torch.bfloat16 else "auto (fp32: no native bf16)"
+    native = auto.apply_dtype == torch.bfloat16
+    label = "auto (bf16 apply, fp32 restore)" if native else "auto (fp32: no native bf16)"
+    bf16 = load(op, weights, device=device, precision="bf16")
     return {
         "eager fp32": (fp32, eager, torch.contiguous_format),
         "fp32 channels-last": (fp32, fp32.net, torch.channels_last),
+        "bf16 (apply and restore)": (bf16, bf16.net, torch.channels_last),
         label: (auto, auto.net, torch.channels_last),
     }
 
@@ -101,11 +106,11 @@ def main() -> None:
         G = None if guide is None else tensor(guide.astype(np.float32) / 255, fmt)
 
         def run(model=model, net=net, X=X, G=G):
-            with torch.no_grad(), model._autocast(model.dtype):
+            with torch.no_grad(), model._autocast(model.apply_dtype):
                 return net(X, G)
 
         def inv(model=model, net=net, Y=Y):
-            with torch.no_grad(), model._autocast(model.dtype):
+            with torch.no_grad(), model._autocast(model.restore_dtype):
                 return net.inverse(Y)
 
         apply_fns[name], restore_fns[name] = run, inv

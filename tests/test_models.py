@@ -102,7 +102,8 @@ def test_bf16_apply_within_a_level_and_restore_as_good_on_the_shipped_model() ->
 
     img = _sample()
     ref, fast = load("l0", precision="fp32"), load("l0", precision="bf16")
-    assert ref.dtype == torch.float32 and fast.dtype == torch.bfloat16
+    assert ref.apply_dtype == ref.restore_dtype == torch.float32
+    assert fast.apply_dtype == fast.restore_dtype == torch.bfloat16
     guide = ref.guide(img)
     a, b = ref.apply(img, tile=None), fast.apply(img, tile=None)
     levels = np.abs(a.astype(int) - b)
@@ -118,10 +119,13 @@ def test_auto_precision_is_bf16_only_where_native(monkeypatch) -> None:
 
     model = _model()
     monkeypatch.setattr(models, "bf16_native", lambda device="cpu": False)
-    assert RestorableModel(model.net, model.card).dtype == torch.float32
+    auto = RestorableModel(model.net, model.card)
+    assert auto.apply_dtype == auto.restore_dtype == torch.float32
     monkeypatch.setattr(models, "bf16_native", lambda device="cpu": True)
-    assert RestorableModel(model.net, model.card).dtype == torch.bfloat16
-    assert RestorableModel(model.net, model.card, precision="fp32").dtype == torch.float32
+    auto = RestorableModel(model.net, model.card)  # restore stays float32 (README, Speed)
+    assert auto.apply_dtype == torch.bfloat16 and auto.restore_dtype == torch.float32
+    fp32 = RestorableModel(model.net, model.card, precision="fp32")
+    assert fp32.apply_dtype == fp32.restore_dtype == torch.float32
 
 
 def test_bad_precision_or_missing_gpu_is_a_one_line_error() -> None:

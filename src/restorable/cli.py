@@ -340,8 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--precision",
             choices=["auto", "fp32", "bf16"],
             default="auto",
-            help="network arithmetic: auto (bf16 where the CPU or GPU has it natively, else "
-            "float32), fp32 (the reference), bf16",
+            help="network arithmetic: auto (apply in bf16 where the CPU or GPU has it natively, "
+            "restore in float32), fp32 (the reference), bf16 (both)",
         )
 
     s = sub.add_parser("reference", help="run a classic operator (the ground truth)")
