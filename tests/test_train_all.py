@@ -15,6 +15,7 @@ from restorable.cli import main
 from restorable.errors import RestorableError
 from restorable.files import read_image, write_image
 from restorable.models import load
+from restorable.network.model import NetConfig
 from restorable.training.everything import Job, allot_minutes, plan_jobs
 
 SAMPLES = Path(__file__).parents[1] / "src" / "restorable" / "samples"
@@ -138,6 +139,21 @@ def test_plan_orders_forks_after_parents_and_splits_time(tmp_path: Path) -> None
     assert {j.name: j.minutes for j in jobs}["l0"] == pytest.approx(6.0)
     assert {j.name: j.minutes for j in jobs}["l0-jpeg"] == pytest.approx(3.0)
     assert isinstance(jobs[0], Job)
+
+
+def test_a_variant_can_name_its_own_operators(tmp_path: Path) -> None:
+    """``ied:l0+llf`` trains the baseline on those two only, beside every op's learned model."""
+    jobs = plan_jobs(["l0", "rtv"], ["learned", "learned-wide:l0", "ied:l0+llf", "jpeg"], tmp_path)
+    assert [j.name for j in jobs] == [
+        "l0-learned", "rtv-learned", "l0-learned-wide", "l0-ied", "llf-ied", "l0-jpeg", "rtv-jpeg",
+    ]  # fmt: skip
+    wide = {j.name: j.config for j in jobs}["l0-learned-wide"]
+    base = {j.name: j.config for j in jobs}["l0-learned"]
+    assert wide["net"]["psi_width"] == 2 * NetConfig().psi_width and not wide["net"]["guided"]
+    assert wide["crop"] == base["crop"] * 3 // 2 and wide["crop"] % 8 == 0
+    assert all(j.after is None for j in jobs)  # no png parent in this run: jpeg trains afresh
+    with pytest.raises(RestorableError, match="unknown operator"):
+        plan_jobs(["l0"], ["ied:l0+nosuch"], tmp_path)
 
 
 def test_bad_requests_are_one_line_errors(tmp_path: Path, capsys) -> None:

@@ -43,6 +43,7 @@ VARIANTS = (
     "png",
     "jpeg",
     "learned",
+    "learned-wide",
     "ied",
     "stega",
     "ablation-no-psi",
@@ -61,6 +62,10 @@ VARIANT_CHANGES: dict[str, dict] = {
     "png": {"net": {"guided": True}},
     "jpeg": {"net": {"guided": True}, "jpeg": True},
     "learned": {"net": {"guided": False}, "loss": PAPER_LOSS},
+    # the learned design with a ψ twice as wide that trains on crops 1.5x as large (more context
+    # for tone and smoothing operators): run beside "learned" for the same time, it says whether
+    # capacity and context or step count limit the approximation (#11)
+    "learned-wide": {"net": {"guided": False, "psi_width": 64}, "loss": PAPER_LOSS, "crop": 1.5},
     "ied": {"net": {"arch": "ied", "guided": False}, "loss": {**PAPER_LOSS, "delta": 0.0}},
     "stega": {"net": {"arch": "stega", "guided": True}, "loss": {**PAPER_LOSS, "delta": 0.0}},
     "ablation-no-psi": {"net": {"guided": False, "use_psi": False}, "loss": PAPER_LOSS},
@@ -120,17 +125,15 @@ def plan_jobs(
     """The jobs for ``ops`` × ``variants``, forks after their parents, in run order."""
     from restorable.operators import get_operator
 
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown:
-        raise RestorableError(f"unknown variant {unknown[0]!r}; choose from {' '.join(VARIANTS)}")
-    for op in ops:
+    per_variant = parse_variants(variants, ops)
+    for op in {o for vops in per_variant.values() for o in vops}:
         get_operator(op)  # one-line error for an unknown id
     preset = {**PRESETS["cuda" if device == "cuda" else "cpu"], **(base or {})}
     jobs: list[Job] = []
     from restorable.network.conditioning import RANGES, net_cond
 
-    for variant in variants:  # all fresh models first, then the forks
-        for op in ops:
+    for variant, variant_ops in per_variant.items():  # all fresh models first, then the forks
+        for op in variant_ops:
             if variant == "cond" and op not in RANGES:
                 continue  # no range to serve
             name = model_name(op, variant)
@@ -140,6 +143,8 @@ def plan_jobs(
             cfg.setdefault("net", {}).update({"arch": "quasi-invertible", **changes["net"]})
             if "loss" in changes:
                 cfg["loss"] = {**cfg.get("loss", {}), **changes["loss"]}
+            if "crop" in changes:  # a factor of the preset's crop, kept a multiple of 8
+                cfg["crop"] = int(cfg["crop"] * changes["crop"]) // 8 * 8
             if variant == "cond":
                 cfg["net"]["cond"] = net_cond(op)
                 cfg["param_values"] = list(RANGES[op]["values"])
@@ -156,12 +161,27 @@ def plan_jobs(
             if variant == "jpeg":
                 cfg["jpeg"] = changes["jpeg"]
                 job.weight = 0.5
-                if "png" in variants:
+                if op in per_variant.get("png", []):
                     job.after = op
                     cfg["warmup"] = 0
                     cfg["lr"] = cfg.get("lr", 1e-3) * 0.5
             jobs.append(job)
     return jobs
+
+
+def parse_variants(variants: list[str], ops: list[str]) -> dict[str, list[str]]:
+    """``["png", "ied:l0+llf"]`` -> ``{"png": ops, "ied": ["l0", "llf"]}``: a variant trains
+    ``ops`` unless it names its own after a colon (baselines and ablations on a few operators
+    in the same run as every operator's learned model). Run order: as given."""
+    out: dict[str, list[str]] = {}
+    for entry in variants:
+        name, _, own = entry.partition(":")
+        if name not in VARIANTS:
+            raise RestorableError(f"unknown variant {name!r}; choose from {' '.join(VARIANTS)}")
+        chosen = [o for o in own.split("+") if o] if own else list(ops)
+        out.setdefault(name, [])
+        out[name] += [o for o in chosen if o not in out[name]]
+    return out
 
 
 def allot_minutes(jobs: list[Job], workers: int, minutes: float) -> None:
@@ -322,8 +342,9 @@ def train_all(
     n_workers = workers or _default_workers(device, len(todo))
     if not model_minutes:
         left = (minutes or 60.0) - (time.time() - t0) / 60
-        # keep about a tenth for evaluation and writing (eval runs in the workers, after training)
-        allot_minutes(todo, n_workers, max(0.5, 0.88 * left))
+        # keep about a tenth, and at least 1.5 minutes, for starting the workers (the clock of
+        # each model starts after its data and device are ready), evaluation and writing
+        allot_minutes(todo, n_workers, max(0.5, min(0.88 * left, left - 1.5)))
 
     ctx = mp.get_context("spawn")  # CUDA cannot be forked; spawn everywhere for one behaviour
     pending = list(todo)
@@ -365,8 +386,9 @@ def train_all(
 def _default_workers(device: str, n_jobs: int) -> int:
     cores = os.cpu_count() or 1
     if device == "cuda":
-        # one CPU core per worker for crops and JPEG; keep two for the system
-        return max(1, min(n_jobs, cores - 2, 16))
+        # the GPU, not the cores, bounds small models' steps (each worker mostly waits on it):
+        # every job at once, up to 1.5 workers per core, so no job waits for a second round
+        return max(1, min(n_jobs, int(1.5 * cores), 32))
     return max(1, min(n_jobs, cores))
 
 

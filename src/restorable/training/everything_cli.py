@@ -22,10 +22,12 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--variants",
         default="png,jpeg",
-        help="comma-separated: png (OP), jpeg (OP-jpeg), learned (OP-learned), the paper's "
-        "baselines ied and stega (OP-ied, OP-stega), its ablations ablation-no-psi, ablation-k4, "
-        "ablation-no-restore-loss (OP-ablation-...), cond (OP-cond: one model for a range of l0's "
-        "lam, llf's alpha, exposure's gain; Table 3); default png,jpeg",
+        help="comma-separated: png (OP), jpeg (OP-jpeg), learned (OP-learned), learned-wide "
+        "(a wider ψ on larger crops), the paper's baselines ied and stega (OP-ied, OP-stega), "
+        "its ablations ablation-no-psi, ablation-k4, ablation-no-restore-loss "
+        "(OP-ablation-...), cond (OP-cond: one model for a range of l0's lam, llf's alpha, "
+        "exposure's gain; Table 3). VARIANT:OP+OP trains that variant on those operators only "
+        "(e.g. ied:l0+llf); default png,jpeg",
     )
     g.add_argument("--out", default="runs-all", help="folder for runs, weights, results")
     g.add_argument(
