@@ -21,7 +21,7 @@ START, END = "<!-- results-table:start -->", "<!-- results-table:end -->"
 
 # the paper's figures live in one place: paper_tables.py beside this file
 sys.path.insert(0, str(Path(__file__).parent))
-from paper_tables import KIND, ORDER, PAPER_TABLE1, PAPER_TABLE5  # noqa: E402
+from paper_tables import KIND, ORDER, PAPER_TABLE1, PAPER_TABLE5, write_between  # noqa: E402
 
 # Table 1 (PNG, MIT-Adobe 5K): approx PSNR/SSIM, restore PSNR/SSIM of the paper's own method
 PAPER = {op: methods["ours"] for op, methods in PAPER_TABLE1.items()}
@@ -53,13 +53,17 @@ def _training(r: dict) -> str:
     return f"{t.get('steps', '?')} steps, {t.get('trained_minutes', '?')} min {device}"
 
 
-def load_results(folder: Path = RESULTS) -> list[dict]:
+def load_results(folder: Path = RESULTS, weights: Path | None = WEIGHTS) -> list[dict]:
+    """Eval results of the models that ship (a card in ``weights``; every result if None):
+    baselines, ablations and unshipped learned models live in results/ for paper_tables.py."""
     rows = []
     for path in folder.glob("*.json"):
         r = json.loads(path.read_text())
         if "mean" not in r:
             continue
         r.setdefault("name", r["model"].rsplit("-v", 1)[0])  # "l0-jpeg-v1" -> "l0-jpeg"
+        if weights is not None and not (weights / f"{r['name']}.json").exists():
+            continue
         rows.append(r)
 
     def key(r: dict) -> tuple:
@@ -109,14 +113,7 @@ def table(folder: Path = RESULTS) -> str:
 
 
 def write_readme(readme: Path = ROOT / "README.md") -> None:
-    text = readme.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"{readme} has no {START} … {END} markers")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    tmp = readme.with_suffix(".tmp")
-    tmp.write_text(f"{head}{START}\n{table()}\n{END}{tail}")
-    tmp.replace(readme)
+    write_between(readme, START, END, table())
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@
 #   back here:   cat models.tgz.* | tar xz -C runs-gpu && restorable train --all ... --install
 #
 # wmf, rgf and retouch need opencv-contrib (cv2.ximgproc), which that machine lacks: they train
-# on the CPU here. Environment knobs: MINUTES, OPS, VARIANTS, DEVICE, WORKERS, CONFIG.
+# on the CPU here. Environment knobs: MINUTES, OPS, VARIANTS, DEVICE, WORKERS, CONFIG, EXTRA.
 #
 # VARIANTS takes any of restorable.training.everything.VARIANTS, each on every op of OPS or, as
 # VARIANT:OP+OP, on its own ops. The default is what the shipped guided models (trained on the
@@ -35,6 +35,8 @@ args=(train --all --device "$DEVICE" --ops "$OPS" --variants "$VARIANTS" --minut
 [ -n "${WORKERS:-}" ] && args+=(--workers "$WORKERS")
 [ -n "${CONFIG:-}" ] && args+=(--config "$CONFIG")
 [ -n "${EVAL_PHOTOS:-}" ] && args+=(--eval-photos "$EVAL_PHOTOS")
+# e.g. EXTRA="--batch 32 --init-from carry/init" (weights an earlier loan brought back)
+[ -n "${EXTRA:-}" ] && read -ra extra <<< "$EXTRA" && args+=("${extra[@]}")
 # the budget covers pairs, training and eval; the timeout leaves time to pack what exists
 timeout $(( ${MINUTES%.*} * 60 + 75 )) python -m restorable.cli "${args[@]}" > "$OUT/train.log" 2>&1
 echo "exit $?" >> "$OUT/train.log"

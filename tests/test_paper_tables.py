@@ -48,5 +48,26 @@ def test_tables_from_two_results_and_dashes_for_the_rest(tmp_path: Path) -> None
         "26.48 / 0.652"
     ]
     assert table5[1].split(" | ")[2:5] == ["-", "-", "-"]
-    assert "| full (OP-learned) | l0-learned | - | - | 32.54 / 0.952 | 36.46 / 0.975 |" in out
+    # no full model trained beside the ablations: the shipped OP-learned's row (none here)
+    assert (
+        "| full (the paper's design) | l0-learned | - | - | 32.54 / 0.952 | 36.46 / 0.975 | - |"
+        in out
+    )
     assert "Ours: 2 models, 3 validation photos" in out
+
+
+def test_table4_prefers_the_full_model_of_the_ablations_budget(tmp_path: Path) -> None:
+    """Ablations compare with the full model trained beside them, not a longer-trained one."""
+    training = {"steps": 476, "trained_minutes": 3.8, "device": "cuda:0"}
+    for name, v in (("l0-learned", 31.8), ("l0-ablation-full", 29.1), ("l0-ablation-k4", 29.8)):
+        (tmp_path / f"{name}.json").write_text(
+            json.dumps(_result("l0", {"png": v}, name=name, training=training))
+        )
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), "--results", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "| l0-ablation-full | 29.10 / 0.900 | 30.10 / 0.950 |" in out
+    assert "| l0-ablation-k4 | 29.80 / 0.900 |" in out and "476 steps, 3.8 min GPU |" in out

@@ -107,6 +107,7 @@ class Plan:
     device: str
     eval_photos: int | None
     eval_jpeg: list[int] = field(default_factory=lambda: [90, 80, 70])
+    init_dir: Path | None = None  # NAME.safetensors here seeds a model (an earlier run's weights)
 
 
 def model_name(op: str, variant: str) -> str:
@@ -237,8 +238,11 @@ def _run_job(job: Job, plan: Plan) -> dict:
         cfg = TrainConfig.from_dict(job.config)
         cfg.minutes = job.minutes
         parent = plan.out / "runs" / (job.after or "") / f"{job.after}.safetensors"
+        seed = plan.init_dir / f"{job.name}.safetensors" if plan.init_dir else None
         if job.after and parent.exists():
             cfg.init_from = str(parent)
+        elif seed is not None and seed.exists():
+            cfg.init_from = str(seed)  # a checkpoint of this run's own, if any, still wins
         run = train(cfg, resume=True, progress=False)
         card = ModelCard(**json.loads((run / f"{job.name}.json").read_text()))
         net = build_net(NetConfig(**card.net))
@@ -301,11 +305,15 @@ def train_all(
     eval_photos: int | None = None,
     eval_jpeg: list[int] | None = None,
     retrain: bool = False,
+    init_from: str | Path | None = None,
 ) -> list[dict]:
     """Compute pairs, train every (op, variant) model concurrently, evaluate; see module doc.
 
     ``minutes`` is the whole run's wall-clock budget; ``model_minutes`` instead gives every
     fresh model that many minutes (forks half). Finished models are skipped unless ``retrain``.
+    ``init_from``: a folder of earlier weights (``NAME.safetensors``, fp16 or fp32, e.g. another
+    machine's ``OUT/weights``) that models start from instead of from scratch, so a short GPU
+    loan carries on what an earlier one trained.
     """
     from restorable.operators import operator_ids
 
@@ -315,7 +323,12 @@ def train_all(
     variants = variants or ["png", "jpeg"]
     jobs = plan_jobs(ops, variants, out, device, base, photos)
     plan = Plan(
-        jobs, out, device, eval_photos, eval_jpeg if eval_jpeg is not None else [90, 80, 70]
+        jobs,
+        out,
+        device,
+        eval_photos,
+        eval_jpeg if eval_jpeg is not None else [90, 80, 70],
+        Path(init_from) if init_from else None,
     )
     if retrain:
         for j in jobs:

@@ -37,6 +37,10 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--workers", type=int, help="models trained at once (default: by device)")
     g.add_argument("--eval-photos", type=int, help="validation photos per eval (default all 40)")
+    g.add_argument(
+        "--init-from",
+        help="folder of earlier weights (NAME.safetensors): models carry on from them",
+    )
     g.add_argument("--retrain", action="store_true", help="start the chosen models afresh")
 
 
@@ -66,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         base=base,
         eval_photos=args.eval_photos,
         retrain=args.retrain,
+        init_from=args.init_from,
     )
     failed = [s for s in summary if "error" in s]
     for s in failed:
