@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from restorable.baselines import InvertibleEncoderDecoder, OperatorStega
-from restorable.files import read_image, write_image
+from restorable.files import read_image
 from restorable.models import load
 from restorable.network.factory import build_net
 from restorable.network.model import NetConfig
@@ -112,14 +112,6 @@ def test_receptive_fields_are_what_tiling_assumes(arch: str) -> None:
             ys, xs = torch.nonzero(diff > 0, as_tuple=True)
             reach = max((ys - c).abs().max().item(), (xs - c).abs().max().item())
             assert limit // 2 < reach <= limit
-
-
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("photos")
-    for i, p in enumerate(sorted(SAMPLES.glob("*.jpg"))):
-        write_image(folder / f"p{i}.png", read_image(p)[:96, :120])
-    return folder
 
 
 @pytest.mark.parametrize("arch", ["ied", "stega"])

@@ -12,39 +12,16 @@ import pytest
 from PIL import Image
 
 from restorable.cli import main
-from restorable.files import read_image, read_meta, write_image
+from restorable.files import read_image, read_meta
 from restorable.models import load
-from restorable.training.train import TrainConfig, train
 
 SAMPLES = Path(__file__).parents[1] / "src" / "restorable" / "samples"
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
+def weights(tiny_l0) -> Path:
     """A barely trained L0 model (2 steps): enough to exercise every path through the files."""
-    tmp = tmp_path_factory.mktemp("model")
-    photos = tmp / "photos"
-    photos.mkdir()
-    for i, p in enumerate(sorted(SAMPLES.glob("*.jpg"))[:3]):
-        write_image(photos / f"p{i}.png", read_image(p)[:64, :64])
-    mp = pytest.MonkeyPatch()
-    mp.setenv("RESTORABLE_CACHE", str(tmp / "cache"))
-    cfg = TrainConfig.from_dict(
-        {
-            "op": "l0",
-            "photos": str(photos),
-            "steps": 2,
-            "batch": 2,
-            "crop": 32,
-            "threads": 1,
-            "max_side": 64,
-            "net": {"blocks": 2, "width": 8, "psi_width": 8},
-            "run_dir": str(tmp / "run"),
-        }
-    )
-    run = train(cfg, progress=False)
-    mp.undo()
-    return run
+    return tiny_l0()
 
 
 @pytest.fixture()

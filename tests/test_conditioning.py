@@ -17,7 +17,6 @@ from restorable.models import ModelCard, RestorableModel, load
 from restorable.network.conditioning import RANGES, check_setting, net_cond, normalise, spread
 from restorable.network.model import NetConfig, QuasiInvertibleNet
 from restorable.training.everything import plan_jobs
-from restorable.training.train import TrainConfig, train
 
 SAMPLES = Path(__file__).parents[1] / "src" / "restorable" / "samples"
 COND = {"param": "lam", "low": 0.01, "high": 0.04, "log": True}
@@ -62,33 +61,9 @@ def test_setting_changes_the_output_not_the_inverse() -> None:
 
 
 @pytest.fixture(scope="module")
-def cond_run(tmp_path_factory) -> Path:
-    """A tiny conditioned L0 model (2 steps, two setting values) and its photos."""
-    tmp = tmp_path_factory.mktemp("cond")
-    photos = tmp / "photos"
-    photos.mkdir()
-    for i, p in enumerate(sorted(SAMPLES.glob("*.jpg"))[:3]):
-        write_image(photos / f"p{i}.png", read_image(p)[:64, :64])
-    mp = pytest.MonkeyPatch()
-    mp.setenv("RESTORABLE_CACHE", str(tmp / "cache"))
-    cfg = TrainConfig.from_dict(
-        {
-            "op": "l0",
-            "name": "l0-cond",
-            "photos": str(photos),
-            "steps": 2,
-            "batch": 2,
-            "crop": 32,
-            "threads": 1,
-            "max_side": 64,
-            "param_values": [0.01, 0.04],
-            "net": {"blocks": 2, "width": 8, "psi_width": 8, "guided": True, "cond": COND},
-            "run_dir": str(tmp / "run"),
-        }
-    )
-    run = train(cfg, progress=False)
-    yield run
-    mp.undo()
+def cond_run(tiny_l0) -> Path:
+    """A tiny conditioned L0 model (2 steps, two setting values)."""
+    return tiny_l0(name="l0-cond", param_values=[0.01, 0.04], net={"guided": True, "cond": COND})
 
 
 def test_conditioned_model_trains_applies_per_setting_and_restores(cond_run: Path) -> None:

@@ -18,15 +18,6 @@ from restorable.training.train import TrainConfig, train
 SAMPLES = Path(__file__).parents[1] / "src" / "restorable" / "samples"
 
 
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory) -> Path:
-    """A tiny user folder: crops of the bundled samples."""
-    folder = tmp_path_factory.mktemp("photos")
-    for i, p in enumerate(sorted(SAMPLES.glob("*.jpg"))):
-        write_image(folder / f"p{i}.png", read_image(p)[:96, :120])
-    return folder
-
-
 def _cfg(photos: Path, tmp: Path, steps: int, name: str) -> TrainConfig:
     return TrainConfig.from_dict(
         {

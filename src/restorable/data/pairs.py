@@ -89,15 +89,53 @@ def resize_max_side(img: np.ndarray, max_side: int | None) -> np.ndarray:
     return np.asarray(Image.fromarray(img).resize(size, Image.LANCZOS))
 
 
-def _operator_source_hash(op: str) -> str:
-    """Hash of the operator's module source, so editing an operator invalidates its pairs."""
+def _code_closure(fn) -> list[str]:
+    """Source of ``fn`` and of everything of ours it reaches by name (helpers, classes,
+    constants, in any ``restorable`` module), so a change to the code one operator runs changes
+    its key and no other's: a whole-module hash recomputed every smoothing operator's pairs
+    when one changed. (No library answers "the code this function depends on"; this walks the
+    names its bytecode loads.)"""
     import inspect
+    import types
 
+    def names(code: types.CodeType) -> set[str]:
+        out = set(code.co_names)
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                out |= names(const)
+        return out
+
+    def ours(obj) -> bool:
+        module = inspect.getmodule(obj)
+        return module is not None and module.__name__.split(".")[0] == "restorable"
+
+    seen: dict[str, str] = {}
+    todo = [fn]
+    while todo:
+        obj = todo.pop()
+        module = inspect.getmodule(obj)
+        members = [obj] if not inspect.isclass(obj) else list(vars(obj).values())
+        refs = {n for m in members if inspect.isfunction(m) for n in names(m.__code__)}
+        for name in sorted(refs):
+            key = f"{module.__name__}.{name}"
+            value = getattr(module, name, None)
+            if key in seen or value is None:
+                continue
+            if (inspect.isfunction(value) or inspect.isclass(value)) and ours(value):
+                seen[key] = inspect.getsource(value)
+                todo.append(value)
+            elif isinstance(value, (int, float, str, tuple, dict, list, np.ndarray)):
+                seen[key] = repr(value)
+    return [inspect.getsource(fn)] + [seen[k] for k in sorted(seen)]
+
+
+def _operator_source_hash(op: str) -> str:
+    """Hash of the code the operator runs (``_code_closure``), so editing it invalidates its
+    pairs and only its pairs."""
     from restorable.operators import get_operator
 
-    return hashlib.sha256(
-        inspect.getsource(inspect.getmodule(get_operator(op).fn)).encode()
-    ).hexdigest()[:10]
+    blob = "\n".join(_code_closure(get_operator(op).fn))
+    return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
 def _retouch_random_mask(img: np.ndarray, params: dict, seed: int) -> np.ndarray:

@@ -406,19 +406,27 @@ def _default_workers(device: str, n_jobs: int) -> int:
 
 
 def _write_summary(out: Path, summary: list[dict], jobs: list[Job]) -> list[dict]:
-    """Merge this run's lines into OUT/summary.json (earlier runs' lines kept) and return them."""
+    """Merge this run's lines into OUT/summary.json (earlier runs' lines kept) and return them.
+
+    Two runs may share one folder (a CPU run beside a GPU run's results): the read, merge and
+    write happen under an exclusive lock on OUT/summary.lock, so neither loses the other's lines.
+    """
+    import fcntl
+
     path = out / "summary.json"
-    old = json.loads(path.read_text()) if path.exists() else []
-    merged = {s["name"]: s for s in old}
-    merged.update({s["name"]: s for s in summary})
-    order = [j.name for j in jobs]
-    lines = sorted(
-        merged.values(), key=lambda s: order.index(s["name"]) if s["name"] in order else 1e9
-    )
     out.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # two runs may share one folder
-    tmp.write_text(json.dumps(lines, indent=1) + "\n")
-    tmp.replace(path)
+    with open(out / "summary.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        old = json.loads(path.read_text()) if path.exists() else []
+        merged = {s["name"]: s for s in old}
+        merged.update({s["name"]: s for s in summary})
+        order = [j.name for j in jobs]
+        lines = sorted(
+            merged.values(), key=lambda s: order.index(s["name"]) if s["name"] in order else 1e9
+        )
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(lines, indent=1) + "\n")
+        tmp.replace(path)
     return summary
 
 
