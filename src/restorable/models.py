@@ -381,14 +381,18 @@ def available_models(folder: str | Path | None = None) -> list[str]:
     return names if folder is None else sorted(names)
 
 
+def read_card(name: str, folder: str | Path | None = None) -> dict:
+    """Model ``name``'s card (JSON) without loading its weights; {} if there is no such model."""
+    found = _find(name, folder)
+    return json.loads((found / f"{name}.json").read_text()) if found else {}
+
+
 def models_by_op(folder: str | Path | None = None) -> dict[str, list[str]]:
     """Model names grouped by the operator they learned (``l0``: l0, l0-jpeg, ...); a model
     learned from pairs is its own group. ``folder`` as for :func:`available_models`."""
     groups: dict[str, list[str]] = {}
     for name in available_models(folder):
-        card = _find(name, folder) / f"{name}.json"
-        op = json.loads(card.read_text()).get("op", name)
-        groups.setdefault(op, []).append(name)
+        groups.setdefault(read_card(name, folder).get("op", name), []).append(name)
     return groups
 
 
