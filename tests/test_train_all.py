@@ -16,7 +16,7 @@ from restorable.errors import RestorableError
 from restorable.files import read_image, write_image
 from restorable.models import load
 from restorable.network.model import NetConfig
-from restorable.training.everything import Job, allot_minutes, plan_jobs
+from restorable.training.everything import Job, adopt_architectures, allot_minutes, plan_jobs
 
 SAMPLES = Path(__file__).parents[1] / "src" / "restorable" / "samples"
 TINY = {
@@ -154,6 +154,16 @@ def test_a_variant_can_name_its_own_operators(tmp_path: Path) -> None:
     assert all(j.after is None for j in jobs)  # no png parent in this run: jpeg trains afresh
     with pytest.raises(RestorableError, match="unknown operator"):
         plan_jobs(["l0"], ["ied:l0+nosuch"], tmp_path)
+
+
+def test_carrying_on_keeps_the_earlier_architecture(tmp_path: Path) -> None:
+    """--init-from: a job whose card is there takes its net; the others keep the recipe's."""
+    jobs = plan_jobs(["l0", "rtv"], ["learned"], tmp_path)
+    earlier = {**jobs[0].config["net"], "psi_width": 64}
+    (tmp_path / "l0-learned.json").write_text(json.dumps({"net": earlier}))
+    adopt_architectures(jobs, tmp_path)
+    assert jobs[0].config["net"]["psi_width"] == 64
+    assert jobs[1].config["net"].get("psi_width", NetConfig().psi_width) == NetConfig().psi_width
 
 
 def test_bad_requests_are_one_line_errors(tmp_path: Path, capsys) -> None:

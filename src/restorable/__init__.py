@@ -1,9 +1,9 @@
 """restorable: photo edits whose 8-bit output still hides the original.
 
-    img ──► restorable.load(op).apply ──► edited uint8 ──► .restore ──► img (restored)
-    img ──► restorable.reference(op) ──► the classic operator's output (the target)
-    edited ──► restorable.identify ──► (model, lift dB, margin dB): no record needed
-    file ──► restorable.restore_file ──► restored, even cropped or stripped
+img ──► restorable.load(op).apply ──► edited uint8 ──► .restore ──► img (restored)
+img ──► restorable.reference(op) ──► the classic operator's output (the target)
+edited ──► restorable.identify ──► (model, lift dB, margin dB): no record needed
+file ──► restorable.restore_file ──► restored, even cropped or stripped
 """
 
 from restorable.errors import RestorableError

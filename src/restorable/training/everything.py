@@ -185,6 +185,16 @@ def parse_variants(variants: list[str], ops: list[str]) -> dict[str, list[str]]:
     return out
 
 
+def adopt_architectures(jobs: list[Job], init_dir: Path) -> None:
+    """Carrying on from earlier weights keeps the architecture they were trained with: a job
+    whose NAME.json card is in ``init_dir`` takes its ``net`` (e.g. the shipped ``l0-learned``
+    has the wide ψ, which the plain "learned" recipe does not)."""
+    for j in jobs:
+        card = init_dir / f"{j.name}.json"
+        if card.exists():
+            j.config["net"] = json.loads(card.read_text())["net"]
+
+
 def allot_minutes(jobs: list[Job], workers: int, minutes: float) -> None:
     """Split ``minutes`` of wall clock between jobs run ``workers`` at a time.
 
@@ -322,6 +332,8 @@ def train_all(
     ops = ops or operator_ids()
     variants = variants or ["png", "jpeg"]
     jobs = plan_jobs(ops, variants, out, device, base, photos)
+    if init_from:
+        adopt_architectures(jobs, Path(init_from))
     plan = Plan(
         jobs,
         out,
