@@ -3,6 +3,9 @@ operator type (original | edited | restored | error), labelled.
 
 python -m restorable.evaluation.sheets -o docs/operators.jpg [--photo FILE] [--width 320]
 python -m restorable.evaluation.sheets --models -o docs/   # docs/models_I.jpg, _II, _III, _app
+python -m restorable.evaluation.sheets --learned -o docs/models_learned.jpg   # every OP-learned
+python -m restorable.evaluation.sheets --settings l0-cond -o docs/settings_l0.jpg
+python -m restorable.evaluation.sheets --pairs BEFORE AFTER --name NAME -o docs/pairs.jpg
 """
 
 from __future__ import annotations
@@ -69,6 +72,57 @@ def model_rows(img: np.ndarray, names: list[str]) -> list[tuple[str, np.ndarray]
     return tiles
 
 
+def settings_rows(img: np.ndarray, name: str) -> list[tuple[str, np.ndarray]]:
+    """A conditioned model at the low end, default and high end of its range: per setting the
+    edited file (PSNR to the classic operator at that setting) and the photo restored from it."""
+    from restorable.evaluation.metrics import psnr
+    from restorable.models import load
+    from restorable.operators import get_operator
+
+    model = load(name)
+    cond = model.net.cfg.cond
+    if not cond:
+        raise SystemExit(f"{name} serves one setting; --settings needs an OP-cond model")
+    param = cond["param"]
+    tiles = [("original", img)]
+    for v in (cond["low"], get_operator(model.op).defaults[param], cond["high"]):
+        edited = model.apply(img, **{param: v})
+        ref = to_uint8(reference(model.op, **{param: v})(img))
+        restored = model.restore(edited)
+        tiles += [
+            (f"{param}={v:g}: edited ({psnr(edited, ref):.1f} dB)", edited),
+            (f"restored ({psnr(restored, img):.1f} dB)", restored),
+        ]
+    return tiles
+
+
+def pairs_rows(
+    before: Path, after: Path, name: str, count: int = 2, width: int = 300
+) -> list[tuple[str, np.ndarray]]:
+    """A model learned from pairs on its held-back pairs (every tenth by name, never trained
+    on): before | after (the user's edit) | our edited file | restored from it."""
+    from restorable.evaluation.metrics import psnr
+    from restorable.models import load
+
+    model = load(name)
+    names = sorted(p.name for p in Path(before).iterdir() if p.is_file())[::10][:count]
+    tiles = []
+    for n in names:
+        x = resize_max_side(read_image(Path(before) / n), width)
+        target = resize_max_side(read_image(next(Path(after).glob(Path(n).stem + ".*"))), width)
+        side, out = min(x.shape[:2]), (width // 8 * 8,) * 2  # equal squares: the rows line up
+        x, target = (np.asarray(Image.fromarray(a[:side, :side]).resize(out)) for a in (x, target))
+        edited = model.apply(x)
+        restored = model.restore(edited)
+        tiles += [
+            ("before", x),
+            ("after (the edit)", target),
+            (f"{name} ({psnr(edited, target):.1f} dB to after)", edited),
+            (f"restored ({psnr(restored, x):.1f} dB)", restored),
+        ]
+    return tiles
+
+
 # One photo per type where the operator needs one (retouch needs a face).
 TYPE_PHOTOS = {"app": "scikit-image__astronaut.jpg"}
 
@@ -100,12 +154,32 @@ def main() -> None:
     p.add_argument("--photo", default=str(DEFAULT_PHOTO))
     p.add_argument("--width", type=int, default=300)
     p.add_argument("--models", action="store_true", help="per-type sheets of the shipped models")
+    p.add_argument("--learned", action="store_true", help="every shipped OP-learned model")
+    p.add_argument("--settings", metavar="NAME", help="an OP-cond model across its range")
+    p.add_argument("--pairs", nargs=2, metavar=("BEFORE", "AFTER"), help="with --name")
+    p.add_argument("--name", help="the model learned from --pairs")
     args = p.parse_args()
+    img = resize_max_side(read_image(args.photo), args.width)
+    img = img[: img.shape[0] // 8 * 8, : img.shape[1] // 8 * 8]
+    sheet = None
+    if args.learned:
+        from restorable.models import available_models
+
+        names = [n for n in available_models() if n.endswith("-learned")]
+        names = [f"{op}-learned" for op in operator_ids() if f"{op}-learned" in names]
+        sheet = labelled_grid(model_rows(img, names), 4)
+    elif args.settings:
+        sheet = labelled_grid(settings_rows(img, args.settings), 7)
+    elif args.pairs:
+        sheet = labelled_grid(pairs_rows(*map(Path, args.pairs), args.name, width=args.width), 4)
+    if sheet is not None:
+        write_image(args.output, sheet, quality=88, force=True)
+        print(f"wrote {args.output}")
+        return
     if args.models:
         for path in model_sheets(Path(args.output), args.width):
             print(f"wrote {path}")
         return
-    img = resize_max_side(read_image(args.photo), args.width)
     write_image(args.output, operator_sheet(img), quality=88, force=True)
     print(f"wrote {args.output}")
 
