@@ -21,7 +21,14 @@ START, END = "<!-- results-table:start -->", "<!-- results-table:end -->"
 
 # the paper's figures live in one place: paper_tables.py beside this file
 sys.path.insert(0, str(Path(__file__).parent))
-from paper_tables import KIND, ORDER, PAPER_TABLE1, PAPER_TABLE5, write_between  # noqa: E402
+from paper_tables import (  # noqa: E402
+    KIND,
+    ORDER,
+    PAPER_TABLE1,
+    PAPER_TABLE5,
+    _trained,
+    write_between,
+)
 
 # Table 1 (PNG, MIT-Adobe 5K): approx PSNR/SSIM, restore PSNR/SSIM of the paper's own method
 PAPER = {op: methods["ours"] for op, methods in PAPER_TABLE1.items()}
@@ -43,14 +50,11 @@ def _pair(psnr: float | None, ssim: float | None) -> str:
 
 
 def _training(r: dict) -> str:
-    t = r.get("training")
-    if t is None:
+    """Steps, minutes, device: from the result, else from the shipped card."""
+    if r.get("training") is None:
         card = WEIGHTS / f"{r.get('name') or r['model'].rsplit('-v', 1)[0]}.json"
-        t = json.loads(card.read_text()).get("training", {}) if card.exists() else {}
-    if not t:
-        return "-"
-    device = "GPU" if str(t.get("device", "cpu")).startswith("cuda") else "CPU"
-    return f"{t.get('steps', '?')} steps, {t.get('trained_minutes', '?')} min {device}"
+        r = {"training": json.loads(card.read_text()).get("training") if card.exists() else None}
+    return _trained(r)
 
 
 def load_results(folder: Path = RESULTS, weights: Path | None = WEIGHTS) -> list[dict]:

@@ -2,7 +2,10 @@
 
 import os
 import tempfile
+from collections.abc import Callable
+from pathlib import Path
 
+import pytest
 import torch
 
 # One thread: the suite's networks are tiny, and CI's two cores may be shared; oversubscribed
@@ -15,11 +18,6 @@ os.environ["RESTORABLE_HOME"] = tempfile.mkdtemp(prefix="restorable-home-")
 
 
 # --- shared fixtures: tiny photo folders and barely trained models from the bundled samples ---
-
-from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import pytest  # noqa: E402
 
 SAMPLES = Path(__file__).parents[1] / "src" / "restorable" / "samples"
 

@@ -18,6 +18,12 @@ def _result(op: str, fmts: dict[str, float], **extra) -> dict:
     return {"op": op, "photos": 3, "mean": mean, **extra}
 
 
+def _tables(folder: Path) -> str:
+    """What ``paper_tables.py --results folder`` prints."""
+    cmd = [sys.executable, str(SCRIPT), "--results", str(folder)]
+    return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
+
 def test_tables_from_two_results_and_dashes_for_the_rest(tmp_path: Path) -> None:
     jpeg = {"png": 31.0, "jpeg70": 25.0, "jpeg80": 26.0, "jpeg90": 27.0}
     (tmp_path / "l0.json").write_text(json.dumps(_result("l0", jpeg, name="l0")))
@@ -26,12 +32,7 @@ def test_tables_from_two_results_and_dashes_for_the_rest(tmp_path: Path) -> None
         json.dumps(_result("l0", {"png": 29.5}, model="l0-ied-v1"))
     )
     (tmp_path / "summary.json").write_text("[]")  # not a result: skipped
-    out = subprocess.run(
-        [sys.executable, str(SCRIPT), "--results", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = _tables(tmp_path)
     rows = [line for line in out.splitlines() if line.startswith("| l0 |")]
     assert len(rows) == 2  # approximation and restoration
     # ours guided, ours learned (missing), IED, Stega (missing), then the paper's three
@@ -63,11 +64,6 @@ def test_table4_prefers_the_full_model_of_the_ablations_budget(tmp_path: Path) -
         (tmp_path / f"{name}.json").write_text(
             json.dumps(_result("l0", {"png": v}, name=name, training=training))
         )
-    out = subprocess.run(
-        [sys.executable, str(SCRIPT), "--results", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = _tables(tmp_path)
     assert "| l0-ablation-full | 29.10 / 0.900 | 30.10 / 0.950 |" in out
     assert "| l0-ablation-k4 | 29.80 / 0.900 |" in out and "476 steps, 3.8 min GPU |" in out
