@@ -191,6 +191,7 @@ def test_eval_measures_texture_for_type_iii(sample_crops, monkeypatch, tmp_path:
     result = evaluate_model(load("cpd"), str(folder), progress=False)
     png = result["mean"]["png"]
     assert 0 <= png["texture_distance"] < png["texture_distance_identity"] / 10
-    assert "texture_distance" not in evaluate_model(load("l0"), str(folder), progress=False)[
-        "mean"
-    ]["png"]
+    assert (
+        "texture_distance"
+        not in evaluate_model(load("l0"), str(folder), progress=False)["mean"]["png"]
+    )

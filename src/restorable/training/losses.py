@@ -50,7 +50,9 @@ def total_loss(
 CLIP_LEVEL = 254.5 / 255  # a channel at 255 after rounding
 
 
-def clipped_error(restored: torch.Tensor, original: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def clipped_error(
+    restored: torch.Tensor, original: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
     """Mean squared restoration error over the pixels where the target ``f(I)`` is white in
     some channel (B,3,H,W); 0 when a batch has none."""
     mask = (target >= CLIP_LEVEL).any(dim=1, keepdim=True).to(restored.dtype)
