@@ -1,12 +1,14 @@
 """Identification from the pixels, and restoration of crops at any offset, on validation photos.
 
-    python benchmarks/bench_identify.py [--limit 10] [--jpeg 90 80] [--side 384]
+    python benchmarks/bench_identify.py [--limit 10] [--jpeg 90 80] [--side 384] [--no-crops]
 
-For each photo (a central ``--side`` px square, on the 8-px grid) and each shipped model: apply,
-then store as PNG and as JPEG at each quality (Pillow, 4:2:0 as most re-saves are), strip the
-record, and ask :func:`restorable.realworld.identify` which model made it. Unedited photos are
-asked too (the right answer is "none"). Prints accuracy per model and storage, the lifts
-(score) and margins, then restore PSNR of PNG edits cropped by (1, 1) and (3, 6) px: uncropped,
+For each photo (a central ``--side`` px square, on the 8-px grid) and each model identification
+tries (:func:`restorable.realworld.candidates`, or ``--models``): apply, then store as PNG and as
+JPEG at each quality (Pillow, 4:2:0 as most re-saves are), strip the record, and ask
+:func:`restorable.realworld.identify` which model made it. Unedited photos are asked too (the
+right answer is "none"). Prints accuracy per model and storage, the lifts (score) and margins,
+and what a user gets: the restoration by the model identified against the one by the model that
+made the edit; then restore PSNR of PNG edits cropped by (1, 1) and (3, 6) px: uncropped,
 cropped and restored naively, and cropped and restored on the phase ``find_phase`` picks.
 """
 
@@ -27,8 +29,14 @@ from restorable.data.split import load_split
 from restorable.errors import RestorableError
 from restorable.evaluation.metrics import psnr
 from restorable.files import read_image
-from restorable.models import available_models, load
-from restorable.realworld import central_crop, find_phase, identify, restore_at_phase
+from restorable.models import load
+from restorable.realworld import (
+    candidates,
+    central_crop,
+    find_phase,
+    identify,
+    restore_at_phase,
+)
 
 PHOTOS = Path(os.environ.get("RESTORABLE_PHOTOS", Path(__file__).parents[2] / "shared/photos"))
 
@@ -46,9 +54,11 @@ def main() -> None:
     ap.add_argument("--side", type=int, default=384, help="px of each photo's central square")
     ap.add_argument("--json", help="write every trial here")
     ap.add_argument("--crops-only", action="store_true", help="skip identification")
+    ap.add_argument("--no-crops", action="store_true", help="skip the crop offsets")
+    ap.add_argument("--models", nargs="*", help="models to edit with and identify among")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    names = available_models()
+    names = args.models or candidates()
     models = {n: load(n) for n in names}
     photos = load_split()["val"][: args.limit]
     storages = ["png"] + [f"q{q}" for q in args.jpeg]
@@ -65,14 +75,23 @@ def main() -> None:
                     got, score, margin = found.name, found.score, found.margin
                 except RestorableError:
                     got, score, margin = "none", float("nan"), float("nan")
-                trials.append(
-                    dict(photo=photo, src=src, storage=storage, got=got, score=score, margin=margin)
-                )
+                trial = dict(photo=photo, src=src, storage=storage, got=got, score=score)
+                trial["margin"] = margin
+                if src != "none":  # what the user gets, against what the right model gives
+                    trial["restore_true"] = psnr(img, models[src].restore(y))
+                    trial["restore_found"] = (
+                        trial["restore_true"]
+                        if got == src
+                        else psnr(img, models[got].restore(y))
+                        if got != "none"
+                        else float("nan")
+                    )
+                trials.append(trial)
                 print(
                     f"{photo[:40]:40} {src:8} {storage:4} -> {got:8} {score:5.1f} {margin:5.1f}",
                     flush=True,
                 )
-            if src == "none":
+            if src == "none" or args.no_crops:
                 continue
             whole = models[src].restore(edited)
             for dy, dx in [(1, 1), (3, 6)]:
@@ -101,6 +120,21 @@ def main() -> None:
             lift = np.mean([t["score"] for t in ok]) if ok else float("nan")
             margin = np.mean([t["margin"] for t in ok]) if ok else float("nan")
             print(f"| {src} | {storage} | {right}/{len(rows)} | {lift:.1f} | {margin:.1f} |")
+    for storage in storages:
+        rows = [t for t in trials if t["storage"] == storage and t["src"] != "none"]
+        none = [t for t in trials if t["storage"] == storage and t["src"] == "none"]
+        if rows:
+            right = sum(t["got"] == t["src"] for t in rows)
+            found = [t["restore_found"] for t in rows if t["got"] != "none"]
+            print(
+                f"{storage}: {right}/{len(rows)} edits identified right "
+                f"({sum(t['got'] == 'none' for t in rows)} called unedited), "
+                f"{sum(t['got'] == 'none' for t in none)}/{len(none)} unedited called unedited; "
+                f"restore PSNR with the model found {np.mean(found):.2f} dB "
+                f"vs {np.mean([t['restore_true'] for t in rows]):.2f} with the true model"
+            )
+    if args.no_crops:
+        names = []
     print("\n| model | crop offset | uncropped | cropped, naive | cropped, phase found | phase |")
     print("|---|---|---|---|---|---|")
     for src in names:
