@@ -159,26 +159,6 @@ def test_user_folder_holds_eval_photos_out_of_training(photos: Path, tmp_path: P
         photo_paths(str(lone), "train")
 
 
-def test_clipped_error_counts_only_the_pixels_the_edit_clipped() -> None:
-    from restorable.training.losses import LossWeights, clipped_error, total_loss
-
-    original = torch.full((1, 3, 4, 4), 0.5)
-    target = torch.full((1, 3, 4, 4), 0.6)
-    restored = original.clone()
-    restored[..., 0, 0] += 0.2  # an error where the target is not clipped: not counted
-    assert float(clipped_error(restored, original, target)) == 0.0
-    target[:, 1, 2, 2] = 1.0  # one pixel clipped in one channel: its three channels count
-    restored[:, :, 2, 2] += 0.1
-    assert float(clipped_error(restored, original, target)) == pytest.approx(0.01, rel=1e-5)
-    out, delta = target.clone(), torch.zeros(1, 3, 4, 4)
-    plain, parts = total_loss(out, target, restored, original, delta, LossWeights(1, 1, 1))
-    weighted, parts2 = total_loss(
-        out, target, restored, original, delta, LossWeights(1, 1, 1, clipped=2.0)
-    )
-    assert "clipped" not in parts and parts2["clipped"] == pytest.approx(0.01, rel=1e-5)
-    assert float(weighted - plain) == pytest.approx(0.02, rel=1e-5)
-
-
 def test_eval_measures_texture_for_type_iii(sample_crops, monkeypatch, tmp_path: Path) -> None:
     """Type III models are also judged by texture statistics against the operator's output:
     the shipped cpd model lies far closer to cpd's strokes than the photo does."""
