@@ -70,6 +70,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=10, help="validation photos (default 10)")
     ap.add_argument("--side", type=int, default=512, help="central square, px (0: whole photo)")
     ap.add_argument("--models", nargs="*", help="default: l0, l0-jpeg and every OP-jpeg")
+    ap.add_argument("--weights", help="folder of the models' weights (default: shipped)")
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     names = args.models or default_models()
@@ -82,7 +83,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for name in names:
-            model = load(name)
+            model = load(name, args.weights)
             for photo in photos:
                 img = read_image(PHOTOS / photo)
                 img = central_crop(img, args.side) if args.side else img
