@@ -16,6 +16,8 @@
 # (on an H100, four models at batch 32 made 4x the steps per minute of 24 at batch 16); bwp, cpd,
 # rain and scream, which ship no learned model, start afresh. Other plans, e.g.:
 #   VARIANTS=png,jpeg EXTRA=                     the guided models, from scratch
+#   VARIANTS=png,jpeg CONFIG=configs/carry-on.json   the guided models carried on from the
+#                      shipped weights at a lower rate, each with its card's net and loss weights
 #   VARIANTS=learned,ied:l0+llf,stega:l0+llf,ablation-k4:l0 EXTRA=     the paper's comparisons
 # Back here, python benchmarks/paper_tables.py --results runs-gpu/results prints the tables.
 set -uo pipefail

@@ -157,13 +157,18 @@ def test_a_variant_can_name_its_own_operators(tmp_path: Path) -> None:
 
 
 def test_carrying_on_keeps_the_earlier_architecture(tmp_path: Path) -> None:
-    """--init-from: a job whose card is there takes its net; the others keep the recipe's."""
+    """--init-from: a job whose card is there takes its net and loss weights; the others keep
+    the recipe's."""
     jobs = plan_jobs(["l0", "rtv"], ["learned"], tmp_path)
+    recipe_loss = dict(jobs[1].config["loss"])
     earlier = {**jobs[0].config["net"], "psi_width": 64}
-    (tmp_path / "l0-learned.json").write_text(json.dumps({"net": earlier}))
+    loss = {"approx": 3.0, "restore": 1.0, "delta": 1.0, "adversarial": 0.0}
+    card = {"net": earlier, "training": {"loss": loss}}
+    (tmp_path / "l0-learned.json").write_text(json.dumps(card))
     adopt_architectures(jobs, tmp_path)
-    assert jobs[0].config["net"]["psi_width"] == 64
+    assert jobs[0].config["net"]["psi_width"] == 64 and jobs[0].config["loss"] == loss
     assert jobs[1].config["net"].get("psi_width", NetConfig().psi_width) == NetConfig().psi_width
+    assert jobs[1].config["loss"] == recipe_loss
 
 
 def test_bad_requests_are_one_line_errors(tmp_path: Path, capsys) -> None:

@@ -110,6 +110,9 @@ class Plan:
     init_dir: Path | None = None  # NAME.safetensors here seeds a model (an earlier run's weights)
 
 
+LOSS_KEYS = ("approx", "restore", "delta", "adversarial")  # training.losses.LossWeights
+
+
 def model_name(op: str, variant: str) -> str:
     """The names users see: ``OP``, ``OP-jpeg``, ``OP-learned``, ``OP-ied``, ``OP-ablation-k4``."""
     return op if variant == "png" else f"{op}-{variant}"
@@ -186,13 +189,18 @@ def parse_variants(variants: list[str], ops: list[str]) -> dict[str, list[str]]:
 
 
 def adopt_architectures(jobs: list[Job], init_dir: Path) -> None:
-    """Carrying on from earlier weights keeps the architecture they were trained with: a job
-    whose NAME.json card is in ``init_dir`` takes its ``net`` (e.g. the shipped ``l0-learned``
-    has the wide ψ, which the plain "learned" recipe does not)."""
+    """Carrying on from earlier weights keeps the recipe they were trained with: a job whose
+    NAME.json card is in ``init_dir`` takes its ``net`` (e.g. the shipped ``l0-learned`` has the
+    wide ψ, which the plain "learned" recipe does not) and its loss weights (``rtv`` was carried
+    on at λa = 3, ``bwp`` at 4: a generic recipe would pull them back)."""
     for j in jobs:
         card = init_dir / f"{j.name}.json"
         if card.exists():
-            j.config["net"] = json.loads(card.read_text())["net"]
+            earlier = json.loads(card.read_text())
+            j.config["net"] = earlier["net"]
+            loss = (earlier.get("training") or {}).get("loss")
+            if loss:
+                j.config["loss"] = {k: v for k, v in loss.items() if k in LOSS_KEYS}
 
 
 def allot_minutes(jobs: list[Job], workers: int, minutes: float) -> None:
