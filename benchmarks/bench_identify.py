@@ -79,13 +79,8 @@ def main() -> None:
                 trial["margin"] = margin
                 if src != "none":  # what the user gets, against what the right model gives
                     trial["restore_true"] = psnr(img, models[src].restore(y))
-                    trial["restore_found"] = (
-                        trial["restore_true"]
-                        if got == src
-                        else psnr(img, models[got].restore(y))
-                        if got != "none"
-                        else float("nan")
-                    )
+                    by_found = float("nan") if got == "none" else psnr(img, models[got].restore(y))
+                    trial["restore_found"] = by_found
                 trials.append(trial)
                 print(
                     f"{photo[:40]:40} {src:8} {storage:4} -> {got:8} {score:5.1f} {margin:5.1f}",

@@ -71,6 +71,9 @@ def _region(op: str, img: np.ndarray, ref: np.ndarray) -> tuple[str, np.ndarray]
     return None
 
 
+TEXTURE_SIDE = 512
+
+
 def _texture_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Type III: how far the texture statistics of ``a`` lie from ``b``'s (uint8 images) — the
     relative Gram distance of :mod:`restorable.evaluation.style_metrics` at 512 px long side, so
@@ -83,7 +86,6 @@ def _texture_distance(a: np.ndarray, b: np.ndarray) -> float:
     return style_distance(prep(a), prep(b))
 
 
-TEXTURE_SIDE = 512
 PAIRS_MAX_SIDE = 1024  # held-out pairs of a user's edit are measured at most this large
 
 

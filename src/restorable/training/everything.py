@@ -32,7 +32,7 @@ import shutil
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from tqdm import tqdm
@@ -108,9 +108,6 @@ class Plan:
     eval_photos: int | None
     eval_jpeg: list[int] = field(default_factory=lambda: [90, 80, 70])
     init_dir: Path | None = None  # NAME.safetensors here seeds a model (an earlier run's weights)
-
-
-LOSS_KEYS = ("approx", "restore", "delta", "adversarial")  # training.losses.LossWeights
 
 
 def model_name(op: str, variant: str) -> str:
@@ -193,6 +190,9 @@ def adopt_architectures(jobs: list[Job], init_dir: Path) -> None:
     NAME.json card is in ``init_dir`` takes its ``net`` (e.g. the shipped ``l0-learned`` has the
     wide ψ, which the plain "learned" recipe does not) and its loss weights (``rtv`` was carried
     on at λa = 3, ``bwp`` at 4: a generic recipe would pull them back)."""
+    from restorable.training.losses import LossWeights
+
+    loss_keys = {f.name for f in fields(LossWeights)}  # older cards may carry retired terms
     for j in jobs:
         card = init_dir / f"{j.name}.json"
         if card.exists():
@@ -200,7 +200,7 @@ def adopt_architectures(jobs: list[Job], init_dir: Path) -> None:
             j.config["net"] = earlier["net"]
             loss = (earlier.get("training") or {}).get("loss")
             if loss:
-                j.config["loss"] = {k: v for k, v in loss.items() if k in LOSS_KEYS}
+                j.config["loss"] = {k: v for k, v in loss.items() if k in loss_keys}
 
 
 def allot_minutes(jobs: list[Job], workers: int, minutes: float) -> None:
