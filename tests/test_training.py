@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from restorable.files import read_image, write_image
 from restorable.models import load
-from restorable.training.train import TrainConfig, train
+from restorable.training.train import TRAIN_AUTOCAST, TrainConfig, autocast_passes, train
 
 SAMPLES = Path(__file__).parents[1] / "src" / "restorable" / "samples"
 
@@ -61,6 +61,35 @@ def test_training_reduces_approximation_error(photos: Path, tmp_path: Path, monk
         run = train(cfg, progress=False)
         scores.append(json.loads((run / "l0.json").read_text())["metrics"]["val_approx_psnr"])
     assert scores[1] > scores[0] + 0.3
+
+
+def test_bf16_training_learns_and_the_card_says_so(
+    photos: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """bf16 autocast (forward and inverse) still trains the model; the image path stays float32
+    and the validation figures are float32, so they are comparable with a float32 run's."""
+    monkeypatch.setenv("RESTORABLE_CACHE", str(tmp_path / "cache"))
+    scores = []
+    for steps in (1, 80):
+        cfg = _cfg(photos, tmp_path, steps, f"bf{steps}")
+        cfg.lr, cfg.ckpt_minutes, cfg.precision = 3e-3, 100.0, "bf16"
+        card = json.loads((train(cfg, progress=False) / "l0.json").read_text())
+        assert card["training"]["precision"] == "bf16"
+        scores.append(card["metrics"]["val_approx_psnr"])
+    assert scores[1] > scores[0] + 0.3
+
+
+def test_precision_names_the_passes_in_bf16(photos: Path, tmp_path: Path) -> None:
+    cfg = _cfg(photos, tmp_path, 1, "p")
+    cfg.precision = "fp32"
+    assert autocast_passes(cfg) == (False, False)
+    cfg.precision = "bf16"
+    assert autocast_passes(cfg) == (True, True)
+    cfg.precision, cfg.device = "auto", "cpu"
+    assert autocast_passes(cfg) in {TRAIN_AUTOCAST["cpu"], (False, False)}
+    cfg.precision = "half"
+    with pytest.raises(ValueError, match="precision"):
+        autocast_passes(cfg)
 
 
 def test_saved_model_applies_and_restores(photos: Path, tmp_path: Path, monkeypatch) -> None:

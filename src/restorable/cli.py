@@ -205,7 +205,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         base.update(json.loads(Path(args.config).read_text()))
         base["op"] = args.op
     cfg = TrainConfig.from_dict(base)
-    for name in ("photos", "steps", "minutes", "batch", "crop", "lr", "seed", "threads", "device"):
+    settings = ("photos", "steps", "minutes", "batch", "crop", "lr", "seed", "threads")
+    for name in (*settings, "device", "precision"):
         value = getattr(args, name)
         if value is not None:
             setattr(cfg, name, value)
@@ -407,6 +408,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int)
     s.add_argument("--threads", type=int, help="CPU threads for torch")
     s.add_argument("--device", choices=["cpu", "cuda"])
+    s.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        help="auto (default): bf16 autocast where the device computes bf16 natively",
+    )
     s.add_argument(
         "--param",
         type=_param,
