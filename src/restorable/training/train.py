@@ -105,10 +105,12 @@ def _to_tensor(batch: np.ndarray, device: str) -> torch.Tensor:
 
 # Which passes of a training step run under bf16 autocast, (forward, inverse), for precision
 # "auto" per device kind. CUDA: the forward only (what the GPU runs were trained with). CPU with
-# native bf16 (AVX-512 BF16 / AMX): both. One llf step (batch 8, 96 px, one thread of this
-# AVX-512 BF16 EPYC) took 320 ms in float32, 265 channels-last, 216 with a bf16 forward, 184 with
-# both; 600 steps of rtv carried on from its shipped weights reached the same validation figures
-# (float32 validation: 38.58/40.06 dB float32, 38.5x/40.1x bf16), runs-s6 A/B of 2026-11-26.
+# native bf16 (AVX-512 BF16 / AMX): both. The real loop on llf (batch 8 × 96², one thread of this
+# AVX-512 BF16 EPYC, benchmarks/bench_training.py): 288 ms a step in float32, 195 in bf16. A/B
+# from the same start (runs-s6, 2026-11-26; validation is float32 either way): rtv carried on
+# 600 steps from its shipped weights, 38.58 / 40.06 dB float32 and 38.57 / 40.09 bf16; l0 from
+# scratch, 1500 steps, 35.19 / 42.22 and 35.14 / 41.99 (its restore swings ±0.7 dB from one
+# check to the next).
 TRAIN_AUTOCAST = {"cuda": (True, False), "cpu": (True, True)}
 
 
