@@ -55,12 +55,40 @@ def test_jpeg_edit_uses_the_jpeg_model_and_restore_reads_it(workspace):
     assert "l0-jpeg" in restore_photo(workspace, edit.path).message
 
 
+def test_a_stripped_cropped_file_is_identified_and_restored(workspace, tmp_path):
+    """Re-saved without its record and cropped by a row and a column, as a website might: the
+    page finds the model from the pixels and restores on the crop's grid, as the CLI does."""
+    from PIL import Image
+
+    edit = edit_photo(workspace, SAMPLE, "l0")
+    stripped = tmp_path / "resaved.png"
+    Image.fromarray(edit.edited[1:, 1:]).save(stripped)
+    assert read_meta(stripped) is None
+    result = restore_photo(workspace, stripped)
+    assert "identified **l0**" in result.message and "warning" not in result.message
+    photo = read_image(SAMPLE)[1:, 1:]
+    assert psnr(photo[8:-8, 8:-8], read_image(result.path)[8:-8, 8:-8]) > 35
+
+
+def test_pixels_changed_after_apply_are_flagged(workspace, tmp_path):
+    from restorable.files import write_image
+
+    edit = edit_photo(workspace, SAMPLE, "l0")
+    changed = edit.edited.copy()
+    changed[100:140, 100:180] = 255  # a white box painted over the edit
+    path = tmp_path / "touched.png"
+    write_image(path, changed, meta=read_meta(edit.path))
+    result = restore_photo(workspace, path)
+    assert "**warning**" in result.message and "l0" in result.message
+
+
 def test_bad_files_get_one_line_messages_with_the_upload_name(workspace, tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
     with pytest.raises(RestorableError, match=r"^broken\.png: corrupt image file"):
         restore_photo(workspace, bad)
-    with pytest.raises(RestorableError, match="holds no record"):
+    # an unedited photo: no record, and no model's hidden signal in its pixels
+    with pytest.raises(RestorableError, match="no restorable model fits.*choose the model"):
         restore_photo(workspace, SAMPLE)
     with pytest.raises(RestorableError, match="upload a photo"):
         edit_photo(workspace, None, "l0")

@@ -69,6 +69,11 @@ class Workspace:
         self._models: dict[str, object] = {}
         self._lock = threading.Lock()
 
+    @property
+    def models(self) -> dict[str, object]:
+        """The loaded models by name (``realworld.restore_file`` loads into it too)."""
+        return self._models
+
     def model(self, name: str):
         from restorable.models import load
 
@@ -182,38 +187,60 @@ def restore_photo(
     original: str | Path | None = None,
     progress: Progress = _no_progress,
 ) -> RestoreResult:
-    """Restore the edited file with ``model`` (``AUTO``: read from the file's record, as
-    ``restorable restore`` does); with the ``original``, also the comparison sheet and PSNR/SSIM.
+    """Restore the edited file as ``restorable restore`` does (``realworld.restore_file``): with
+    ``model``, or (``AUTO``) the model its record names, or, when a re-save stripped the record,
+    the model identified from the pixels; on the grid a crop left it on; with a warning when the
+    pixels changed since apply. With the ``original``, also the comparison sheet and PSNR/SSIM.
     """
+    import warnings
+
     from restorable.evaluation.compare import render_sheet
     from restorable.evaluation.metrics import format_psnr, psnr, ssim
     from restorable.files import write_image
+    from restorable.realworld import restore_file
 
     if not edited:
         raise RestorableError("upload an edited file (made by 'restorable apply' or this page)")
     edited = Path(edited)
     progress(0.05, "reading the edited file")
+    auto = model in (None, "", AUTO)
+    if auto and not (_read_meta(edited) or {}).get("op"):
+        progress(0.1, "no record in the file: identifying the model from the pixels")
+    else:
+        progress(0.1, "restoring")
     notes: list[str] = []
-    rgb, alpha = _read(edited, notes=notes)
-    if model in (None, "", AUTO):
-        meta = _read_meta(edited)
-        if not meta or "op" not in meta:
-            raise RestorableError(
-                f"{edited.name}: holds no record of a restorable edit (was it made by "
-                "'restorable apply'?); choose the model that made it"
-            )
-        model = meta.get("name", meta["op"])
-    progress(0.15, f"loading {model}")
-    net = workspace.model(model)
-    progress(0.25, f"restoring {rgb.shape[1]}x{rgb.shape[0]} with {model}")
     start = time.perf_counter()
-    restored = net.restore(rgb, tile="auto")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            done = restore_file(
+                edited,
+                None if auto else model,
+                weights_dir=workspace.weights_dir,
+                tile="auto",
+                notes=notes,
+                cache=workspace.models,
+            )
+    except RestorableError as exc:
+        message = str(exc).replace(str(edited), edited.name)
+        raise RestorableError(message.replace("pass --op", "choose the model")) from None
     seconds = time.perf_counter() - start
+    restored, alpha, model = done.image, done.alpha, done.name
+    net = workspace.model(model)
     progress(0.8, "writing the restored photo")
     stem = _safe_stem(edited.name)
     dst = workspace.job_dir() / f"{stem}.restored.png"
     write_image(dst, restored, alpha=alpha)
     lines = [f"restored with **{model}** ({net.version}) in {seconds:.1f} s: `{dst.name}`"]
+    found = done.identification
+    if found is not None:
+        lines.append(
+            f"the file holds no record: identified **{found.name}** from the pixels (phase lift "
+            f"{found.score:.1f} dB, {found.margin:.1f} dB ahead of the runner-up)"
+        )
+    elif done.phase != (0, 0):
+        lines.append(f"restored on a shifted grid {done.phase} (was it cropped?)")
+    lines += [f"**warning**: {w.message}" for w in caught]
     lines += [f"note: {n}" for n in notes]
     result = RestoreResult(restored, dst, "")
     if original:
@@ -227,7 +254,7 @@ def restore_photo(
             )
         result.metrics = {"psnr": psnr(photo, restored), "ssim": ssim(photo, restored)}
         title = f"{original.name}   (edited: {edited.name}, restored with {model})"
-        result.sheet = render_sheet(photo, rgb, restored, title)
+        result.sheet = render_sheet(photo, _read(edited)[0], restored, title)
         lines.append(
             f"original vs restored: PSNR **{format_psnr(result.metrics['psnr'])}**, "
             f"SSIM **{result.metrics['ssim']:.4f}**"
