@@ -82,6 +82,8 @@ def test_variants_are_what_their_names_say(run: Path) -> None:
     assert cards["exposure"]["net"]["guided"] and not cards["exposure-learned"]["net"]["guided"]
     assert cards["exposure-jpeg"]["training"]["jpeg"]
     assert cards["exposure-jpeg"]["training"]["init_from"] == "exposure"  # forked after its parent
+    png_loss, jpeg_loss = (cards[n]["training"]["loss"] for n in ("exposure", "exposure-jpeg"))
+    assert jpeg_loss["restore"] == 2.5 * png_loss["restore"]  # the JPEG recipe leans to restoring
     assert cards["retouch"]["training"]["pair_recipe"] == "random-mask"
     assert cards["exposure"]["training"]["pair_recipe"] is None
 
