@@ -150,11 +150,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
             print(f"warning: {src}: {w.message}", file=sys.stderr)
         found = result.identification
         if found is not None:
-            print(
-                f"{src}: no record; identified {found.name} from the pixels (phase lift "
-                f"{found.score:.1f} dB, {found.margin:.1f} dB ahead of the runner-up)",
-                file=sys.stderr,
-            )
+            print(f"{src}: no record; {found.summary()}", file=sys.stderr)
         elif result.phase != (0, 0):
             print(
                 f"note: {src}: restored on a shifted grid {result.phase} (cropped?)",

@@ -77,6 +77,13 @@ class Identification:
     def __iter__(self):  # name, score, margin = identify(img)
         return iter((self.name, self.score, self.margin))
 
+    def summary(self, emphasis: str = "") -> str:
+        """What the CLI and the page tell the user (``emphasis`` wraps the name, e.g. "**")."""
+        return (
+            f"identified {emphasis}{self.name}{emphasis} from the pixels (phase lift "
+            f"{self.score:.1f} dB, {self.margin:.1f} dB ahead of the runner-up)"
+        )
+
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))

@@ -234,10 +234,7 @@ def restore_photo(
     lines = [f"restored with **{model}** ({net.version}) in {seconds:.1f} s: `{dst.name}`"]
     found = done.identification
     if found is not None:
-        lines.append(
-            f"the file holds no record: identified **{found.name}** from the pixels (phase lift "
-            f"{found.score:.1f} dB, {found.margin:.1f} dB ahead of the runner-up)"
-        )
+        lines.append(f"the file holds no record: {found.summary('**')}")
     elif done.phase != (0, 0):
         lines.append(f"restored on a shifted grid {done.phase} (was it cropped?)")
     lines += [f"**warning**: {w.message}" for w in caught]
