@@ -468,3 +468,12 @@ def test_retouch_without_face_uses_skin_mask_only(photo_img):
     # nothing changes far from skin-coloured pixels
     near_skin = cv2.dilate(skin, np.ones((15, 15), np.uint8)) > 0
     assert not (changed & ~near_skin).any()
+
+
+def test_reference_rejects_a_non_number_for_a_numeric_parameter():
+    from restorable.errors import RestorableError
+    from restorable.operators import reference
+
+    with pytest.raises(RestorableError, match="max_gain must be a number"):
+        reference("bwp", max_gain="abc")
+    assert reference("bwp", max_gain=3)(np.full((16, 16, 3), 0.5, np.float32)).shape == (16, 16, 3)

@@ -76,6 +76,14 @@ def reference(op: str, **params) -> Callable[[np.ndarray], np.ndarray]:
             f"operator {op!r} has no parameter {', '.join(sorted(unknown))}; "
             f"it takes {', '.join(info.defaults) or 'none'}"
         )
+    for name, value in params.items():
+        default = info.defaults[name]
+        numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+        if numeric and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            # here, not in each operator: a string reaching numpy fails deep inside it
+            raise RestorableError(
+                f"operator {op!r}: {name} must be a number (default {default}), got {value!r}"
+            )
     fn = partial(info.fn, **params)
 
     def apply(img: np.ndarray) -> np.ndarray:
