@@ -23,6 +23,8 @@ import json
 import math
 from pathlib import Path
 
+from restorable.training.history import describe
+
 ROOT = Path(__file__).parents[1]
 
 ORDER = "wls llf l0 wmf rtv rgf bwp cpd rain scream retouch exposure".split()
@@ -177,8 +179,7 @@ def _trained(r: dict | None) -> str:
     t = (r or {}).get("training") or {}
     if not t:
         return "-"
-    device = "GPU" if str(t.get("device", "cpu")).startswith("cuda") else "CPU"
-    return f"{t.get('steps', '?')} steps, {t.get('trained_minutes', '?')} min {device}"
+    return describe(t)
 
 
 def table4(results: dict[str, dict], op: str = "l0") -> str:

@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 
 from restorable.files import read_image, write_image
 from restorable.models import load
+from restorable.training.history import describe
 from restorable.training.train import TRAIN_AUTOCAST, TrainConfig, autocast_passes, train
 
 SAMPLES = Path(__file__).parents[1] / "src" / "restorable" / "samples"
@@ -204,3 +205,31 @@ def test_eval_measures_texture_for_type_iii(sample_crops, monkeypatch, tmp_path:
         "texture_distance"
         not in evaluate_model(load("l0"), str(folder), progress=False)["mean"]["png"]
     )
+
+
+def test_carrying_a_model_on_adds_to_its_record_per_device(
+    photos: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Weights carried on from the same model add their steps and minutes (per device) to its
+    card; weights from another model (a fork, a related operator) only say where it began."""
+    monkeypatch.setenv("RESTORABLE_CACHE", str(tmp_path / "cache"))
+    first = train(_cfg(photos, tmp_path, 2, "e"), progress=False)
+    earlier = json.loads((first / "l0.json").read_text())
+    earlier["training"].update(  # as if trained on a lent GPU
+        device="cuda:0", trained_minutes=3.8, minutes_by_device={"GPU": 3.8}
+    )
+    (first / "l0.json").write_text(json.dumps(earlier))
+    cfg = _cfg(photos, tmp_path, 3, "f")
+    cfg.init_from = str(first / "l0.safetensors")
+    t = json.loads((train(cfg, progress=False) / "l0.json").read_text())["training"]
+    assert t["steps"] == 5 and t["run_steps"] == 3
+    assert list(t["minutes_by_device"]) == ["GPU", "CPU"]
+    assert t["minutes_by_device"]["GPU"] == 3.8
+    assert t["trained_minutes"] == round(3.8 + t["run_minutes"], 1)
+    assert describe(t).startswith("5 steps, 3.8 min GPU + ") and describe(t).endswith(" min CPU")
+
+    cfg = _cfg(photos, tmp_path, 3, "g")
+    cfg.init_from, cfg.name = str(first / "l0.safetensors"), "l0-jpeg"  # a fork: a new model
+    t = json.loads((train(cfg, progress=False) / "l0-jpeg.json").read_text())["training"]
+    assert t["steps"] == 3 and "carried_on" not in t and t["init_from"] == "l0"
+    assert list(t["minutes_by_device"]) == ["CPU"]

@@ -312,7 +312,8 @@ def _done(job: Job, out: Path) -> bool:
         return False
     if job.minutes is None:
         return True
-    trained = json.loads(result.read_text()).get("training", {}).get("trained_minutes", 0.0)
+    training = json.loads(result.read_text()).get("training", {})
+    trained = training.get("run_minutes", training.get("trained_minutes", 0.0))  # this run's own
     return trained >= job.minutes - 0.1
 
 

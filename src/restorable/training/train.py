@@ -41,6 +41,7 @@ from restorable.network.conditioning import normalise, spread
 from restorable.network.factory import build_net
 from restorable.network.model import NetConfig
 from restorable.network.storage import jpeg, quantize
+from restorable.training.history import carry_on, prior_training
 from restorable.training.losses import LossWeights, total_loss
 
 
@@ -250,6 +251,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     vx, vy = (_to_tensor(a, device) for a in _val_crops(cfg))
 
     net = build_net(cfg.net)  # ours, or a baseline (NetConfig.arch)
+    prior = prior_training(cfg.init_from, cfg.name or cfg.op)  # carrying this model on?
     if cfg.init_from:
         from safetensors.torch import load_file
 
@@ -327,23 +329,26 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
             version=version,
             net=cfg.net.to_dict(),
             params=cfg.params,
-            training={
-                "steps": step,
-                "batch": cfg.batch,
-                "crop": cfg.crop,
-                "jpeg": cfg.jpeg,
-                "loss": asdict(cfg.loss),
-                "device": device,
-                "precision": precision_label(fwd_bf16, inv_bf16),
-                "photos": cfg.photos
-                or ("BEFORE/AFTER pairs" if cfg.pairs else "shared/photos (split.json train)"),
-                "init_from": Path(cfg.init_from).stem if cfg.init_from else None,
-                "pair_recipe": cfg.pair_recipe or None,
-                **({"param_values": setting_values(cfg)} if cfg.net.cond else {}),
-                **({"pairs": _pairs_record(cfg)} if cfg.pairs else {}),
-                "final": final,
-                "trained_minutes": round(trained_s() / 60, 1),
-            },
+            training=carry_on(
+                {
+                    "steps": step,
+                    "batch": cfg.batch,
+                    "crop": cfg.crop,
+                    "jpeg": cfg.jpeg,
+                    "loss": asdict(cfg.loss),
+                    "device": device,
+                    "precision": precision_label(fwd_bf16, inv_bf16),
+                    "photos": cfg.photos
+                    or ("BEFORE/AFTER pairs" if cfg.pairs else "shared/photos (split.json train)"),
+                    "init_from": Path(cfg.init_from).stem if cfg.init_from else None,
+                    "pair_recipe": cfg.pair_recipe or None,
+                    **({"param_values": setting_values(cfg)} if cfg.net.cond else {}),
+                    **({"pairs": _pairs_record(cfg)} if cfg.pairs else {}),
+                    "final": final,
+                    "trained_minutes": round(trained_s() / 60, 1),
+                },
+                prior,
+            ),
             metrics=metrics,
             name=cfg.name,
         )
