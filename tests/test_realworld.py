@@ -72,7 +72,7 @@ def test_identify_names_the_model_from_the_pixels(models, edited, name) -> None:
 
 
 def test_unedited_photo_fits_no_model(models, photo) -> None:
-    with pytest.raises(RestorableError, match="no restorable model fits"):
+    with pytest.raises(RestorableError, match="no restorable model fits.*; pass --op if you know"):
         identify(photo, models)
 
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from restorable.errors import RestorableError
+from restorable.errors import NoModelFits, RestorableError
 from restorable.image import as_float_image, check_image, to_uint8
 from restorable.models import RestorableModel, available_models, load, read_card
 
@@ -233,9 +233,9 @@ def identify(
         scores={n: v[0] for n, v in lifts.items()},
     )
     if score < min_lift:
-        raise RestorableError(
+        raise NoModelFits(
             f"no restorable model fits this image (best {best}: {score:.1f} dB of phase lift, "
-            f"{min_lift:g} needed); pass --op if you know which operator made it"
+            f"{min_lift:g} needed)"
         )
     return found
 

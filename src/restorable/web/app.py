@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from restorable.errors import RestorableError
+from restorable.errors import NoModelFits, RestorableError
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 AUTO = "auto"  # model choice: OP (or OP-jpeg for JPEG) on Edit; the file's record on Restore
@@ -221,9 +221,10 @@ def restore_photo(
                 notes=notes,
                 cache=workspace.models,
             )
+    except NoModelFits as exc:
+        raise exc.told("choose the model") from None
     except RestorableError as exc:
-        message = str(exc).replace(str(edited), edited.name)
-        raise RestorableError(message.replace("pass --op", "choose the model")) from None
+        raise RestorableError(str(exc).replace(str(edited), edited.name)) from None
     seconds = time.perf_counter() - start
     restored, alpha, model = done.image, done.alpha, done.name
     net = workspace.model(model)
