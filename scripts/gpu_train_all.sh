@@ -13,8 +13,9 @@
 # VARIANTS takes any of restorable.training.everything.VARIANTS, each on every op of OPS or, as
 # VARIANT:OP+OP, on its own ops. The default carries every op's learned model (the paper's
 # design, the least trained) on from the shipped weights, in their architecture, at batch 32
-# (on an H100, four models at batch 32 made 4x the steps per minute of 24 at batch 16); bwp, cpd,
-# rain and scream, which ship no learned model, start afresh. Other plans, e.g.:
+# (on an H100, four models at batch 32 made 4x the steps per minute of 24 at batch 16; their
+# cards add these GPU minutes to the CPU ones), and trains the two baselines on bwp afresh (the
+# earlier ones learned the bwp before its transfers were limited). Other plans, e.g.:
 #   VARIANTS=png,jpeg EXTRA=                     the guided models, from scratch
 #   VARIANTS=png,jpeg CONFIG=configs/carry-on.json   the guided models carried on from the
 #                      shipped weights at a lower rate, each with its card's net and loss weights
@@ -24,7 +25,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 MINUTES=${MINUTES:-8}
 OPS=${OPS:-wls,llf,l0,rtv,bwp,cpd,rain,scream,exposure}
-VARIANTS=${VARIANTS:-learned}
+VARIANTS=${VARIANTS:-learned,ied:bwp,stega:bwp}
 EXTRA=${EXTRA---batch 32 --init-from src/restorable/weights}
 DEVICE=${DEVICE:-cuda}
 OUT=${OUT:-out}
