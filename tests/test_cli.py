@@ -142,6 +142,30 @@ def test_every_command_has_help() -> None:
         assert exc.value.code == 0
 
 
+def test_list_names_every_operator_and_its_models(capsys) -> None:
+    from restorable.models import models_by_op
+    from restorable.operators import operator_ids
+
+    assert main(["list"]) == 0
+    rows = {
+        line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line[:1] != " "
+    }
+    for op in operator_ids():
+        assert rows[op].split()[-len(models_by_op()[op]) :] == models_by_op()[op]
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
+    """`restorable list | head -1`: the pipe closes before the listing is written."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "restorable.cli", "list", "-v"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 1 and err == "", err
+
+
 def test_precision_and_device_options(weights: Path, photo: Path, tmp_path: Path) -> None:
     edited, restored = tmp_path / "edited.png", tmp_path / "restored.png"
     argv = ["--weights", str(weights), "--precision", "fp32", "--device", "cpu"]

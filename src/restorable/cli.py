@@ -44,14 +44,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     from restorable.operators import get_operator, operator_ids
 
     models = models_by_op()
-    print(f"{'id':9} {'type':5} {'models':30} {'title':44} defaults")
+    print(f"{'id':9} {'type':5} {'title':62} models\n{'':16}defaults")
     for op in operator_ids():
         info = get_operator(op)
-        defaults = ", ".join(f"{k}={v}" for k, v in info.defaults.items()) or "-"
         names = " ".join(models.get(op, [])) or "-"
-        print(f"{op:9} {info.kind:5} {names:30} {info.title:44} {defaults}")
+        defaults = ", ".join(f"{k}={v}" for k, v in info.defaults.items()) or "-"
+        print(f"{op:9} {info.kind:5} {info.title:62} {names}\n{'':16}{defaults}")
         if args.verbose:
-            print(f"{'':22}{info.citation}")
+            print(f"{'':16}{info.citation}")
     own = [name for op, names in models.items() if op not in operator_ids() for name in names]
     if own:
         from restorable.models import load
@@ -512,6 +512,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `restorable list | head`: the reader has gone; nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # as Python's docs advise
+        return 1
 
 
 if __name__ == "__main__":
