@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from restorable.cli import main
+from restorable.evaluation.metrics import psnr
 from restorable.files import read_image, read_meta
 from restorable.models import load
 
@@ -140,6 +141,27 @@ def test_every_command_has_help() -> None:
         with pytest.raises(SystemExit) as exc:
             main([command, "--help"])
         assert exc.value.code == 0
+
+
+def test_demo_runs_every_operator_and_writes_what_it_says(tmp_path: Path, capsys) -> None:
+    from restorable.cli import demo_models
+    from restorable.files import list_images
+    from restorable.models import available_models
+    from restorable.operators import operator_ids
+
+    assert demo_models(available_models()) == sorted(operator_ids())  # the twelve OP models
+    assert main(["demo", "--op", "l0", "-o", str(tmp_path / "demo")]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:-1]]
+    samples = list_images(Path(__file__).parents[1] / "src" / "restorable" / "samples")
+    assert [r[1] for r in rows] == [p.name for p in samples]
+    for row, src in zip(rows, samples, strict=True):
+        original = read_image(src)
+        edited = read_image(tmp_path / "demo" / f"{src.stem}.l0.png")
+        restored = read_image(tmp_path / "demo" / f"{src.stem}.l0.restored.png")
+        assert edited.shape == restored.shape == original.shape
+        assert float(row[3].removesuffix("dB")) == pytest.approx(psnr(original, restored), abs=0.01)
+        assert psnr(original, restored) > 35  # the shipped l0 restores its samples
+        assert (tmp_path / "demo" / f"{src.stem}.l0.sheet.png").stat().st_size > 0
 
 
 def test_list_names_every_operator_and_its_models(capsys) -> None:

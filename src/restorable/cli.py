@@ -268,6 +268,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def demo_models(names: list[str]) -> list[str]:
+    """The guided PNG model of each operator: OP-jpeg shares its operator and look, OP-learned
+    needs no operator, OP-cond at its default setting is OP again."""
+    return [m for m in names if not m.endswith(("-jpeg", "-learned", "-cond"))]
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """apply → save PNG → restore → compare, for every shipped model on the bundled samples."""
     from restorable.evaluation.compare import compare_sheet
@@ -281,8 +287,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     samples = list_images(SAMPLES)
     print(f"{'model':8} {'sample':48} {'approx':>8} {'restore':>8}   sheet")
-    # the PNG models: OP-jpeg shares its operator and look, OP-learned needs no operator
-    names = args.op or [m for m in available_models() if not m.endswith(("-jpeg", "-learned"))]
+    names = args.op or demo_models(available_models())
     for name in names:
         model = load(name)
         # a model learned from pairs has no operator to compare with
