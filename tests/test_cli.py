@@ -136,6 +136,34 @@ def test_bad_requests_give_one_line_errors(argv: list[str], tmp_path: Path) -> N
     assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
 
 
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["apply", "--op", "l0", "--quality", "150"], "--quality 150: give a JPEG quality"),
+        (["reference", "--op", "l0", "--quality", "0"], "--quality 0: give a JPEG quality"),
+        (["train", "--op", "l0", "--minutes", "-5"], "minutes -5: give a budget above 0"),
+        (["train", "--op", "l0", "--batch", "0"], "batch 0: give at least 1"),
+        (["train", "--all", "--ops", "l0", "--minutes", "0"], "--minutes 0: give a budget"),
+    ],
+)
+def test_settings_out_of_range_are_refused_before_any_work(
+    argv: list[str], says: str, photo: Path, tmp_path: Path, capsys
+) -> None:
+    """A real photo, so the error is the setting's, and nothing is written (trained 0 steps and
+    wrote a model, once)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    if argv[0] in ("apply", "reference"):
+        argv += [str(photo), "-o", str(out / "edited.jpg")]
+    elif argv[1] == "--all":
+        argv += ["--photos", str(photo.parent), "--out", str(out / "all")]
+    else:
+        argv += ["--photos", str(photo.parent), "--run-dir", str(out / "run")]
+    assert main(argv) == 2
+    assert says in capsys.readouterr().err
+    assert list(out.iterdir()) == []
+
+
 def test_every_command_has_help() -> None:
     for command in ["list", "reference", "apply", "restore", "train", "eval", "compare", "demo"]:
         with pytest.raises(SystemExit) as exc:

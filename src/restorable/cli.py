@@ -63,12 +63,18 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_quality(quality: int | None) -> None:
+    if quality is not None and not 1 <= quality <= 100:
+        raise RestorableError(f"--quality {quality}: give a JPEG quality from 1 to 100")
+
+
 def cmd_reference(args: argparse.Namespace) -> int:
     from restorable.batch import process_paths
     from restorable.files import write_image
     from restorable.image import to_uint8
     from restorable.operators import reference
 
+    _check_quality(args.quality)
     fn = reference(args.op, **dict(args.param or []))
 
     def run(src: Path, dst: Path) -> None:
@@ -87,6 +93,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from restorable.files import content_hash, write_image
     from restorable.models import load, model_for
 
+    _check_quality(args.quality)
     jpeg = bool(args.quality) or any(
         str(args.output).lower().endswith(e) for e in (".jpg", ".jpeg")
     )

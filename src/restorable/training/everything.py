@@ -341,6 +341,7 @@ def train_all(
     loan carries on what an earlier one trained.
     """
     from restorable.operators import operator_ids
+    from restorable.training.train import TrainConfig
 
     t0 = time.time()
     out = Path(out)
@@ -361,6 +362,11 @@ def train_all(
         for j in jobs:
             shutil.rmtree(out / "runs" / j.name, ignore_errors=True)
             (out / "results" / f"{j.name}.json").unlink(missing_ok=True)
+    for budget, value in (("--minutes", minutes), ("--model-minutes", model_minutes)):
+        if value is not None and value <= 0:
+            raise RestorableError(f"{budget} {value:g}: give a budget above 0")
+    for j in jobs:  # a config that cannot train fails here, before any pairs are computed
+        TrainConfig.from_dict(j.config).check()
     if model_minutes:
         for j in jobs:
             j.minutes = model_minutes * j.weight

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         variants,
         args.out,
         device=args.device or "cpu",
-        minutes=args.minutes or 60.0,
+        minutes=60.0 if args.minutes is None else args.minutes,
         model_minutes=args.model_minutes,
         workers=args.workers,
         photos=args.photos,

@@ -36,6 +36,7 @@ from restorable.data.pairs import (
     read_pairs,
     split_pairs,
 )
+from restorable.errors import RestorableError
 from restorable.models import ModelCard, save_model
 from restorable.network.conditioning import normalise, spread
 from restorable.network.factory import build_net
@@ -95,6 +96,18 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def check(self) -> None:
+        """A one-line error for a budget or size that cannot train (``--minutes -5`` once trained
+        nothing and still wrote a model)."""
+        for key, low in (("steps", 1), ("batch", 1), ("crop", 8), ("threads", 1)):
+            value = getattr(self, key)
+            if value is not None and value < low:
+                raise RestorableError(f"{key} {value}: give at least {low}")
+        if self.minutes is not None and self.minutes <= 0:
+            raise RestorableError(f"minutes {self.minutes:g}: give a budget above 0")
+        if not self.lr > 0:
+            raise RestorableError(f"lr {self.lr:g}: give a learning rate above 0")
 
 
 def _to_tensor(batch: np.ndarray, device: str) -> torch.Tensor:
@@ -224,6 +237,7 @@ def _pairs_record(cfg: TrainConfig) -> dict:
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
     """Train, checkpointing to ``run_dir``; returns the folder holding the final model."""
+    cfg.check()
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank = 0
     if distributed:
