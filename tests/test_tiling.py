@@ -110,6 +110,8 @@ def test_output_channels_may_differ(fn):
 def test_tile_too_small_for_overlap(fn):
     with pytest.raises(RestorableError, match="at least 40"):
         run_tiled(fn, _image(70, 93), tile=32, overlap=16)
+    with pytest.raises(RestorableError, match="^tile 3 is too small"):  # the tile asked for
+        run_tiled(fn, _image(70, 93), tile=3, overlap=16)
 
 
 def test_pad_to_multiple():

@@ -150,6 +150,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 cache=cache,
                 device=args.device,
                 precision=args.precision,
+                progress=not several,  # with several files, the batch's bar
             )
         for note in notes:
             print(f"note: {src}: {note}", file=sys.stderr)

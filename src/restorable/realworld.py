@@ -36,6 +36,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from tqdm import tqdm
 
 from restorable.errors import NoModelFits, RestorableError
 from restorable.image import as_float_image, check_image, to_uint8
@@ -183,12 +184,15 @@ def identify(
     crop: int = CROP,
     weights_dir: str | None = None,
     min_lift: float = MIN_LIFT,
+    progress: bool = False,
 ) -> Identification:
     """Which model made the edited uint8 HxWx3 ``img``: ``(name, score, margin)`` unpacks.
 
     ``models`` are names (default: :func:`candidates`) or loaded models. Raises
     RestorableError when no model's lift reaches ``min_lift`` dB (the image is not an edit
     from any of them, or the hidden signal did not survive, e.g. heavy compression).
+    ``progress``: a bar on stderr (each guided model runs its classic operator four times, so
+    this takes seconds to a minute).
     """
     check_image(img)
     if models is None:
@@ -201,14 +205,24 @@ def identify(
     names = list(models)
     if len(names) > PREFILTER_ABOVE:
         small = central_crop(y, crop // 2)
-        quick = {n: lift(phase_scores(models[n], small))[0] for n in names}
+        bar = tqdm(
+            names,
+            desc="identifying, first look",
+            unit="model",
+            disable=None if progress else True,
+            leave=False,
+        )
+        quick = {n: lift(phase_scores(models[n], small))[0] for n in bar}
         top = sorted(names, key=quick.get, reverse=True)[:6]
         # and their siblings: at a quarter of the pixels a fork (l0-jpeg) can out-lift the
         # variant that made the edit (l0), which then fell out (measured on a bundled sample)
         ops = {models[n].op for n in top}
         names = top + [n for n in names if n not in top and models[n].op in ops]
     square = central_crop(y, crop)
-    results = {n: phase_scores(models[n], square) for n in names}
+    bar = tqdm(
+        names, desc="identifying", unit="model", disable=None if progress else True, leave=False
+    )
+    results = {n: phase_scores(models[n], square) for n in bar}
     lifts = {n: lift(s) for n, s in results.items()}
 
     # The lift, not the consistency, names the model: near-identity models (exposure,
@@ -320,6 +334,7 @@ def restore_file(
     cache: dict[str, RestorableModel] | None = None,
     device: str = "cpu",
     precision: str = "auto",
+    progress: bool = False,
 ) -> Restoration:
     """Restore the original from an edited file, whatever happened to it since ``apply``.
 
@@ -330,7 +345,8 @@ def restore_file(
     ``op`` (a model name) overrides the record and identification. A changed PNG issues a
     :class:`RestorableWarning`; JPEG records hash the pixels before compression, so they are
     not compared (lossy codecs change every pixel a little; the confidence map shows where
-    the change matters). ``device`` and ``precision``: as for :func:`restorable.load`.
+    the change matters). ``device`` and ``precision``: as for :func:`restorable.load`;
+    ``progress``: a bar while identifying.
     """
     from pathlib import Path
 
@@ -356,7 +372,7 @@ def restore_file(
     elif meta and "op" in meta:
         name, source = meta.get("name", meta["op"]), "record"
     else:
-        found = identify(rgb, {n: model(n) for n in candidates(weights_dir)})
+        found = identify(rgb, {n: model(n) for n in candidates(weights_dir)}, progress=progress)
         name, source = found.name, "pixels"
     m = model(name)
     if found is not None:

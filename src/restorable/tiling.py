@@ -122,14 +122,14 @@ def run_tiled(
         (lambda window: finalize(_checked(fn, window))) if finalize else (lambda w: _checked(fn, w))
     )
     hp, wp = padded.shape[:2]
-    tile = tile // multiple * multiple
+    asked, tile = tile, tile // multiple * multiple
     overlap = _round_up(overlap, multiple)
     if tile >= hp and tile >= wp:
         return run(padded)[:h, :w]
     limit_heap_fragmentation()
     if tile - 2 * overlap < multiple:
         raise RestorableError(
-            f"tile {tile} is too small for an overlap of {overlap} pixels on each side; "
+            f"tile {asked} is too small for an overlap of {overlap} pixels on each side; "
             f"use a tile of at least {2 * overlap + multiple}"
         )
     out = None  # allocated once the first tile tells the output's channel count
