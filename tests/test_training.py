@@ -227,6 +227,13 @@ def test_carrying_a_model_on_adds_to_its_record_per_device(
     assert t["minutes_by_device"]["GPU"] == 3.8
     assert t["trained_minutes"] == round(3.8 + t["run_minutes"], 1)
     assert describe(t).startswith("5 steps, 3.8 min GPU + ") and describe(t).endswith(" min CPU")
+    # the finished model lands beside the weights it started from (train --all --init-from OUT):
+    # resuming must add to the record it started on top of, not to its own
+    (first / "l0.json").write_text((cfg_run := Path(cfg.run_dir) / "l0.json").read_text())
+    cfg.steps = 4
+    t = json.loads((train(cfg, resume=True, progress=False) / "l0.json").read_text())["training"]
+    assert t["steps"] == 6 and t["run_steps"] == 4 and t["minutes_by_device"]["GPU"] == 3.8
+    assert cfg_run.exists()
 
     cfg = _cfg(photos, tmp_path, 3, "g")
     cfg.init_from, cfg.name = str(first / "l0.safetensors"), "l0-jpeg"  # a fork: a new model

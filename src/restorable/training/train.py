@@ -308,6 +308,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         torch.set_rng_state(state["torch_rng"])
         step, best = state["step"], state.get("best")
         previous_s = state.get("trained_s", 0.0)
+        # the record this run started on top of, as it was then (the card beside init_from
+        # may since have been overwritten by this very run's finished weights)
+        prior = state.get("prior", prior)
     rng = np.random.default_rng(cfg.seed + 7 + step)
     (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1) + "\n")
     log = open(run / "log.jsonl", "a")
@@ -333,6 +336,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
                 "step": step,
                 "best": best,
                 "trained_s": trained_s(),
+                "prior": prior,
             },
             run / "checkpoint.tmp",
         )
