@@ -365,3 +365,11 @@ def test_list_images_skips_hidden_and_other_files(tmp_path):
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "sub.png").mkdir()
     assert [p.name for p in list_images(tmp_path)] == ["a.JPG", "b.png"]
+
+
+def test_api_refuses_a_jpeg_quality_outside_1_to_100(tmp_path):
+    for quality in (0, 101):
+        with pytest.raises(RestorableError, match=f"--quality {quality}: give a JPEG quality"):
+            write_image(tmp_path / "out.jpg", _photo(), quality=quality)
+    assert list(tmp_path.iterdir()) == []
+    write_image(tmp_path / "out.jpg", _photo(), quality=100)

@@ -63,18 +63,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_quality(quality: int | None) -> None:
-    if quality is not None and not 1 <= quality <= 100:
-        raise RestorableError(f"--quality {quality}: give a JPEG quality from 1 to 100")
-
-
 def cmd_reference(args: argparse.Namespace) -> int:
     from restorable.batch import process_paths
-    from restorable.files import write_image
+    from restorable.files import check_quality, write_image
     from restorable.image import to_uint8
     from restorable.operators import reference
 
-    _check_quality(args.quality)
+    check_quality(args.quality)  # before any work; write_image checks it too
     fn = reference(args.op, **dict(args.param or []))
 
     def run(src: Path, dst: Path) -> None:
@@ -90,10 +85,10 @@ def cmd_reference(args: argparse.Namespace) -> int:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     from restorable.batch import process_paths
-    from restorable.files import content_hash, write_image
+    from restorable.files import check_quality, content_hash, write_image
     from restorable.models import load, model_for
 
-    _check_quality(args.quality)
+    check_quality(args.quality)  # before any work; write_image checks it too
     jpeg = bool(args.quality) or any(
         str(args.output).lower().endswith(e) for e in (".jpg", ".jpeg")
     )

@@ -233,6 +233,12 @@ def check_not_input(path: str | os.PathLike, inputs: Iterable[str | os.PathLike]
             raise RestorableError(f"{path}: is an input file; refusing to overwrite it")
 
 
+def check_quality(quality: int | None) -> None:
+    """A JPEG quality outside 1-100 is an error here, not something Pillow quietly clamps."""
+    if quality is not None and not 1 <= quality <= 100:
+        raise RestorableError(f"--quality {quality}: give a JPEG quality from 1 to 100")
+
+
 def write_image(
     path: str | os.PathLike,
     img: np.ndarray,
@@ -254,6 +260,7 @@ def write_image(
     """
     path = Path(path)
     check_not_input(path, inputs)
+    check_quality(quality)
     if path.is_dir():
         raise RestorableError(f"{path}: is a folder; give an output file name")
     if path.exists() and not force:

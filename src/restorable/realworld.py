@@ -177,6 +177,11 @@ def candidates(weights_dir: str | None = None) -> list[str]:
     ]
 
 
+def _bar(names: list[str], desc: str, progress: bool) -> tqdm:
+    """Models tried, on stderr; only on a terminal, so logs keep the one-line messages."""
+    return tqdm(names, desc=desc, unit="model", disable=None if progress else True, leave=False)
+
+
 def identify(
     img: np.ndarray,
     models: list[str] | dict[str, RestorableModel] | None = None,
@@ -205,13 +210,7 @@ def identify(
     names = list(models)
     if len(names) > PREFILTER_ABOVE:
         small = central_crop(y, crop // 2)
-        bar = tqdm(
-            names,
-            desc="identifying, first look",
-            unit="model",
-            disable=None if progress else True,
-            leave=False,
-        )
+        bar = _bar(names, "identifying, first look", progress)
         quick = {n: lift(phase_scores(models[n], small))[0] for n in bar}
         top = sorted(names, key=quick.get, reverse=True)[:6]
         # and their siblings: at a quarter of the pixels a fork (l0-jpeg) can out-lift the
@@ -219,9 +218,7 @@ def identify(
         ops = {models[n].op for n in top}
         names = top + [n for n in names if n not in top and models[n].op in ops]
     square = central_crop(y, crop)
-    bar = tqdm(
-        names, desc="identifying", unit="model", disable=None if progress else True, leave=False
-    )
+    bar = _bar(names, "identifying", progress)
     results = {n: phase_scores(models[n], square) for n in bar}
     lifts = {n: lift(s) for n, s in results.items()}
 
