@@ -1,18 +1,22 @@
-"""Downscaled copy of the project's photos, small enough to travel to a lent GPU machine.
+"""Downscaled training photos, small enough to travel to a lent GPU machine.
 
-    python -m restorable.data.carry --out carry/photos [--max-side 640]
+    python -m restorable.data.carry --out carry/train [--every 2] [--max-side 640]
 
-The GPU machine cannot see ``../shared``; a working tree of at most 64 MiB travels. The 361
-photos at 640 px (JPEG q90 4:2:0, as most cameras save; same names) take about 19 MB; there,
-``RESTORABLE_PHOTOS=carry/photos`` makes the split (``split.json``) find them. Pairs computed
-from these copies are consistent (I and f(I) come from the same pixels); eval there runs at
-640 px, not stored size.
+The GPU machine cannot see ``../shared``, and at most 64 MiB travels there: the tracked tree
+(about 53 MiB, mostly the shipped weights) plus what a call carries. So this writes only the
+*training* split's photos (every ``--every``-th of them; 161 at 640 px, JPEG q90 4:2:0 as most
+cameras save, take 9 MiB), and the GPU command trains on them as a folder of the user's own
+(``--photos carry/train``). Validation photos never travel: an evaluation there holds out
+every tenth carried photo (indicative; the figures that count are measured back here on the
+validation split, at stored size). Pairs computed from these copies are consistent (I and f(I)
+come from the same pixels).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 from pathlib import Path
 
 from PIL import Image
@@ -22,13 +26,16 @@ from restorable.data.pairs import SHARED_PHOTOS, resize_max_side
 from restorable.data.split import load_split
 from restorable.files import read_image
 
+TRAVEL_LIMIT = 64 * 2**20  # what the device tool lets travel: tracked files and carried paths
 
-def make_carry(out: Path, max_side: int = 640, quality: int = 90) -> int:
-    """Write every photo of the split, downscaled, into ``out``; returns the bytes written."""
+
+def make_carry(out: Path, max_side: int = 640, quality: int = 90, every: int = 1) -> int:
+    """Write every ``every``-th training photo, downscaled, into ``out``; returns its bytes."""
+    if every < 1:
+        raise ValueError(f"every must be at least 1, not {every}")
     out.mkdir(parents=True, exist_ok=True)
-    split = load_split()
     total = 0
-    for name in tqdm(split["train"] + split["val"], desc="carry photos"):
+    for name in tqdm(load_split()["train"][::every], desc="carry photos"):
         dst = out / name
         if not dst.exists():
             img = resize_max_side(read_image(SHARED_PHOTOS / name), max_side)
@@ -39,13 +46,28 @@ def make_carry(out: Path, max_side: int = 640, quality: int = 90) -> int:
     return total
 
 
+def tracked_bytes(repo: Path) -> int:
+    """Bytes of the files git tracks in ``repo`` (they all travel with every call)."""
+    names = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=repo, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    return sum((repo / n.decode()).stat().st_size for n in names if n and (repo / n.decode()).is_file())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="carry/photos")
+    ap.add_argument("--out", default="carry/train")
     ap.add_argument("--max-side", type=int, default=640)
+    ap.add_argument("--every", type=int, default=2, help="every N-th training photo (default 2)")
     args = ap.parse_args()
-    n = make_carry(Path(args.out), args.max_side)
-    print(f"{args.out}: {n / 2**20:.1f} MiB")
+    if args.every < 1:
+        ap.error("--every must be at least 1")
+    n = make_carry(Path(args.out), args.max_side, every=args.every)
+    tracked = tracked_bytes(Path.cwd())
+    print(f"{args.out}: {n / 2**20:.1f} MiB; tracked tree {tracked / 2**20:.1f} MiB; "
+          f"together {(n + tracked) / 2**20:.1f} of the {TRAVEL_LIMIT / 2**20:.0f} MiB that travel")
+    if n + tracked > TRAVEL_LIMIT:
+        print("too large to travel: raise --every or lower --max-side")
 
 
 if __name__ == "__main__":
