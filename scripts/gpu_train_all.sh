@@ -13,22 +13,24 @@
 # its every tenth photo is held out for the indicative eval there: measure back here).
 #
 # VARIANTS takes any of restorable.training.everything.VARIANTS, each on every op of OPS or, as
-# VARIANT:OP+OP, on its own ops. The default carries every op's learned model (the paper's
-# design, the least trained) on from the shipped weights, in their architecture, at batch 32
-# (on an H100, four models at batch 32 made 4x the steps per minute of 24 at batch 16; their
-# cards add these GPU minutes to the CPU ones), and trains the two baselines on bwp afresh (the
-# earlier ones learned the bwp before its transfers were limited). Other plans, e.g.:
-#   VARIANTS=png,jpeg EXTRA=                     the guided models, from scratch
-#   VARIANTS=png,jpeg CONFIG=configs/carry-on.json   the guided models carried on from the
-#                      shipped weights at a lower rate, each with its card's net and loss weights
+# VARIANT:OP+OP, on its own ops. The default carries bwp (the one guided model below Table 1)
+# and every op's learned model (the paper's design, the least trained) on from the shipped
+# weights, in their architecture, at batch 32 (on an H100, four models at batch 32 made 4x the
+# steps per minute of 24 at batch 16; their cards add these GPU minutes to the CPU ones), at
+# configs/gpu-carry-on.json's rate (1e-4; carry-on.json's 3e-4 cost bwp, bwp-learned and
+# llf-learned 0.9-3.4 dB of approximation in 4-9 GPU minutes). Other plans, e.g.:
+#   VARIANTS=png,jpeg EXTRA= CONFIG=             the guided models, from scratch
+#   VARIANTS=png,jpeg                            the guided models carried on from the shipped
+#                      weights at that rate, each with its card's net and loss weights
 #   VARIANTS=learned,ied:l0+llf,stega:l0+llf,ablation-k4:l0 EXTRA=     the paper's comparisons
 # Back here, python benchmarks/paper_tables.py --results runs-gpu/results prints the tables.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 MINUTES=${MINUTES:-8}
 OPS=${OPS:-wls,llf,l0,rtv,bwp,cpd,rain,scream,exposure}
-VARIANTS=${VARIANTS:-learned,ied:bwp,stega:bwp}
+VARIANTS=${VARIANTS:-png:bwp,learned}
 EXTRA=${EXTRA---batch 32 --init-from src/restorable/weights}
+[[ "$EXTRA" == *--init-from* ]] && CONFIG=${CONFIG-configs/gpu-carry-on.json}  # CONFIG= for none
 DEVICE=${DEVICE:-cuda}
 OUT=${OUT:-out}
 WORK=${WORK:-/tmp/restorable-all}
