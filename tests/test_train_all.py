@@ -179,3 +179,45 @@ def test_bad_requests_are_one_line_errors(tmp_path: Path, capsys) -> None:
     assert main(["train", "--all", "--ops", "nosuch", "--out", str(tmp_path)]) == 2
     assert "unknown operator" in capsys.readouterr().err
     assert main(["train"]) == 2
+
+
+def test_gpu_command_runs_in_miniature_and_packs_what_comes_back(run: Path, tmp_path: Path) -> None:
+    """scripts/gpu_train_all.sh is what a lent GPU runs first time, unattended: on the CPU, in
+    miniature, it must train, evaluate and pack the weights into the archive parts that travel
+    back (at most 8 files of 16 MiB)."""
+    import os
+    import subprocess
+    import sys
+    import tarfile
+
+    repo = Path(__file__).parents[1]
+    out, work = tmp_path / "out", tmp_path / "work"
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DEVICE": "cpu",
+        "OPS": "exposure",
+        "VARIANTS": "learned",
+        "EXTRA": "",
+        "CONFIG": str(run / "cfg.json"),
+        "PHOTOS": str(run / "photos"),
+        "EVAL_PHOTOS": "1",
+        "MINUTES": "1",
+        "OUT": str(out),
+        "WORK": str(work),
+        "RESTORABLE_CACHE": str(tmp_path / "cache"),
+    }
+    done = subprocess.run(
+        ["bash", str(repo / "scripts" / "gpu_train_all.sh")], env=env, capture_output=True,
+        text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (out / "train.log").read_text().rstrip().endswith("exit 0")
+    parts = sorted(out.glob("models.tgz.*"))
+    assert 1 <= len(parts) <= 8 and all(p.stat().st_size <= 16 * 2**20 for p in parts)
+    packed = tmp_path / "models.tgz"
+    packed.write_bytes(b"".join(p.read_bytes() for p in parts))
+    with tarfile.open(packed) as tar:
+        names = set(tar.getnames())
+    assert {"weights/exposure-learned.safetensors", "results/exposure-learned.json"} <= names
+    assert "summary.json" in names
