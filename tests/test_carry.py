@@ -18,17 +18,17 @@ def test_carry_writes_every_nth_training_photo_downscaled_and_no_validation_phot
     shared = tmp_path / "shared"
     shared.mkdir()
     img = read_image(sorted(SAMPLES.glob("*.jpg"))[0])
-    names = [f"t{i}.png" for i in range(5)]
-    for n in names + ["v0.png"]:
+    names = [f"t{i}.jpg" for i in range(5)]
+    for n in names + ["v0.jpg"]:
         write_image(shared / n, img)
     monkeypatch.setattr(carry, "SHARED_PHOTOS", shared)
-    monkeypatch.setattr(carry, "load_split", lambda: {"train": names, "val": ["v0.png"]})
+    monkeypatch.setattr(carry, "load_split", lambda: {"train": names, "val": ["v0.jpg"]})
     out = tmp_path / "train"
     total = carry.make_carry(out, max_side=64, every=2)
     written = sorted(p.name for p in out.iterdir())
-    assert written == ["t0.png", "t2.png", "t4.png"]  # no validation photo, no temp file
+    assert written == ["t0.jpg", "t2.jpg", "t4.jpg"]  # no validation photo, no temp file
     assert total == sum(p.stat().st_size for p in out.iterdir())
-    small = read_image(out / "t0.png")
+    small = read_image(out / "t0.jpg")
     assert max(small.shape[:2]) == 64 and small.dtype == np.uint8
 
 
