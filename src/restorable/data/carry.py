@@ -51,7 +51,8 @@ def tracked_bytes(repo: Path) -> int:
     names = subprocess.run(
         ["git", "ls-files", "-z"], cwd=repo, capture_output=True, check=True
     ).stdout.split(b"\0")
-    return sum((repo / n.decode()).stat().st_size for n in names if n and (repo / n.decode()).is_file())
+    files = [repo / n.decode() for n in names if n]
+    return sum(f.stat().st_size for f in files if f.is_file())
 
 
 def main() -> None:
