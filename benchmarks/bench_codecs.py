@@ -25,13 +25,14 @@ import numpy as np
 import torch
 from PIL import Image
 
+from restorable.data.pairs import shared_photos
 from restorable.data.split import load_split
 from restorable.evaluation.metrics import psnr
 from restorable.files import read_image, write_image
 from restorable.models import available_models, load
 from restorable.realworld import central_crop
 
-PHOTOS = Path(os.environ.get("RESTORABLE_PHOTOS", Path(__file__).parents[2] / "shared/photos"))
+PHOTOS = shared_photos()  # $RESTORABLE_PHOTOS or ../shared/photos, as training finds them
 
 # name: (tool, suffix, command from the PNG (or PPM for cjpeg) to the output)
 CODECS = {

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import time
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from restorable.data.pairs import shared_photos
 from restorable.data.split import load_split
 from restorable.errors import RestorableError
 from restorable.evaluation.metrics import psnr
@@ -38,7 +38,7 @@ from restorable.realworld import (
     restore_at_phase,
 )
 
-PHOTOS = Path(os.environ.get("RESTORABLE_PHOTOS", Path(__file__).parents[2] / "shared/photos"))
+PHOTOS = shared_photos()  # $RESTORABLE_PHOTOS or ../shared/photos, as training finds them
 
 
 def jpeg(img: np.ndarray, quality: int) -> np.ndarray:

@@ -42,7 +42,7 @@ mkdir -p "$OUT" "$WORK"
     > "$OUT/machine.txt"
 args=(train --all --device "$DEVICE" --ops "$OPS" --variants "$VARIANTS" --minutes "$MINUTES"
       --out "$WORK")
-[ -d "$PHOTOS" ] && args+=(--photos "$PHOTOS")  # else RESTORABLE_PHOTOS or ../shared
+[ -d "$PHOTOS" ] && args+=(--photos "$PHOTOS")  # else the split in $RESTORABLE_PHOTOS or ../shared
 [ -n "${WORKERS:-}" ] && args+=(--workers "$WORKERS")
 [ -n "${CONFIG:-}" ] && args+=(--config "$CONFIG")
 [ -n "${EVAL_PHOTOS:-}" ] && args+=(--eval-photos "$EVAL_PHOTOS")

@@ -36,8 +36,9 @@ SHARED_PHOTOS = Path(__file__).resolve().parents[3].parent / "shared" / "photos"
 
 
 def shared_photos() -> Path:
-    """The project's photos: ``$RESTORABLE_PHOTOS`` (e.g. a downscaled copy carried to a GPU
-    machine, made by ``python -m restorable.data.carry``) or ``../shared/photos``."""
+    """The project's photos: ``$RESTORABLE_PHOTOS`` (a copy of the whole split kept elsewhere)
+    or ``../shared/photos``. The half of the training split carried to a GPU machine
+    (``python -m restorable.data.carry``) is no split: it is passed as ``--photos``."""
     return Path(os.environ.get("RESTORABLE_PHOTOS") or SHARED_PHOTOS)
 
 
