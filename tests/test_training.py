@@ -152,6 +152,39 @@ def test_distributed_training_with_torchrun(photos: Path, tmp_path: Path) -> Non
     assert card["training"]["steps"] == 3
 
 
+def test_ema_saves_the_average_of_the_weights_and_resumes(
+    photos: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """With ``ema`` the saved model is the running average of the steps' weights (the first
+    step's copied, then w ← d·w + (1 − d)·w_step), the raw weights stay in the checkpoint, and
+    a resumed run continues exactly as a straight one."""
+    monkeypatch.setenv("RESTORABLE_CACHE", str(tmp_path / "cache"))
+    d = 0.75
+    raw = []
+    for steps in (1, 2):  # the raw weights after each step (training is seeded)
+        run = train(_cfg(photos, tmp_path, steps, f"raw{steps}"), progress=False)
+        raw.append(torch.load(run / "checkpoint.pt", weights_only=False)["net"])
+    cfg = _cfg(photos, tmp_path, 2, "ema")
+    cfg.ema = d
+    run = train(cfg, progress=False)
+    saved = load_file(str(run / "l0.safetensors"))
+    kept_raw = torch.load(run / "checkpoint.pt", weights_only=False)["net"]
+    assert all(torch.equal(kept_raw[k], raw[1][k]) for k in raw[1])
+    moved = 0
+    for k, w in saved.items():
+        torch.testing.assert_close(w, d * raw[0][k] + (1 - d) * raw[1][k], rtol=1e-5, atol=1e-7)
+        moved += not torch.equal(w, raw[1][k])
+    assert moved > 0  # the saved weights are not the last step's
+    assert json.loads((run / "l0.json").read_text())["training"]["ema"] == d
+    cfg = _cfg(photos, tmp_path, 1, "ema-resumed")
+    cfg.ema = d
+    train(cfg, progress=False)
+    cfg.steps = 2
+    resumed = load_file(str(train(cfg, resume=True, progress=False) / "l0.safetensors"))
+    for k in saved:
+        assert torch.equal(saved[k], resumed[k]), k
+
+
 def test_adversarial_term_trains_a_discriminator_and_resumes(
     photos: Path, tmp_path: Path, monkeypatch
 ) -> None:

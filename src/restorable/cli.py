@@ -204,7 +204,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         base.update(json.loads(Path(args.config).read_text()))
         base["op"] = args.op
     cfg = TrainConfig.from_dict(base)
-    settings = ("photos", "steps", "minutes", "batch", "crop", "lr", "seed", "threads")
+    settings = ("photos", "steps", "minutes", "batch", "crop", "lr", "ema", "seed", "threads")
     for name in (*settings, "device", "precision"):
         value = getattr(args, name)
         if value is not None:
@@ -409,6 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch", type=int)
     s.add_argument("--crop", type=int)
     s.add_argument("--lr", type=float)
+    s.add_argument(
+        "--ema", type=float, help="keep and save an average of the weights, e.g. 0.999 (0: off)"
+    )
     s.add_argument("--seed", type=int)
     s.add_argument("--threads", type=int, help="CPU threads for torch")
     s.add_argument("--device", choices=["cpu", "cuda"])

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     if args.config:
         base.update(json.loads(Path(args.config).read_text()))
         base.pop("op", None)
-    for name in ("steps", "batch", "crop", "lr", "seed"):
+    for name in ("steps", "batch", "crop", "lr", "ema", "seed"):
         if getattr(args, name) is not None:
             base[name] = getattr(args, name)
     if args.param:
