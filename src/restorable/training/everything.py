@@ -170,7 +170,8 @@ def plan_jobs(
                 job.weight = 0.5
                 if op in per_variant.get("png", []):
                     job.after = op
-                    cfg["warmup"] = 0
+                    # with its warm-up kept: Adam's first full-rate step knocks a trained
+                    # model far back (configs/README.md, carry-on.json)
                     cfg["lr"] = cfg.get("lr", 1e-3) * 0.5
             jobs.append(job)
     return jobs
