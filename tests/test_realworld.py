@@ -20,6 +20,7 @@ from restorable.evaluation.metrics import psnr
 from restorable.files import content_hash, read_image, write_image
 from restorable.models import available_models, load
 from restorable.realworld import (
+    MIN_LIFT,
     RestorableWarning,
     candidates,
     error_map,
@@ -133,6 +134,30 @@ def test_cli_warns_and_writes_a_confidence_map(photo, edited, tmp_path: Path, ca
     assert len(lines) == 1
     heat = read_image(cmap)[..., 0].astype(float)
     assert heat[45:75, 45:75].mean() > 3 * heat[90:, 90:].mean()
+
+
+def test_cli_notes_a_crop_with_the_signal_it_found(edited, tmp_path: Path, capsys) -> None:
+    img = edited["l0"]
+    path = _save_edit(tmp_path / "e.png", img[1:, :], "l0", content_hash(img))  # one row cut
+    with pytest.warns(RestorableWarning):
+        result = restore_file(path)
+    assert result.phase == (1, 0) and result.lift >= MIN_LIFT
+    assert main(["restore", str(path), "-o", str(tmp_path / "r.png")]) == 0
+    notes = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("note:")]
+    assert len(notes) == 1 and "shifted grid (1, 0) (cropped?, phase lift" in notes[0]
+    assert "faint" not in notes[0]
+
+
+def test_cli_says_a_png_model_does_not_survive_jpeg(edited, tmp_path: Path, capsys) -> None:
+    """A PNG edit re-saved as JPEG (4:2:0, as websites do) and restored with --op: the note
+    names the cause and the model to use, not a crop that never happened."""
+    path = tmp_path / "resaved.jpg"
+    Image.fromarray(edited["l0"]).save(path, quality=92, subsampling=2)
+    assert main(["restore", str(path), "--op", "l0", "-o", str(tmp_path / "r.png")]) == 0
+    notes = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("note:")]
+    assert len(notes) == 1 and "model for PNG output" in notes[0] and "l0-jpeg" in notes[0]
+    assert "shifted grid" not in notes[0]
+    assert restore_file(path, "l0-jpeg").grid_note() is None  # the right model: nothing to say
 
 
 def test_jpeg_record_is_not_compared_with_its_own_pixels(edited, tmp_path: Path) -> None:

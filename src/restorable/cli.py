@@ -154,11 +154,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
         found = result.identification
         if found is not None:
             print(f"{src}: no record; {found.summary()}", file=sys.stderr)
-        elif result.phase != (0, 0):
-            print(
-                f"note: {src}: restored on a shifted grid {result.phase} (cropped?)",
-                file=sys.stderr,
-            )
+        elif note := result.grid_note():
+            print(f"note: {src}: {note}", file=sys.stderr)
         write_image(dst, result.image, force=args.force, alpha=result.alpha, inputs=[src])
         if maps is not None:
             target = maps / f"{src.stem}.confidence.png" if several else maps

@@ -153,17 +153,26 @@ def lift(scores: dict[tuple[int, int], float]) -> tuple[float, tuple[int, int]]:
     return scores[best] - float(np.mean(others)), best
 
 
-def find_phase(model: RestorableModel, img: np.ndarray, crop: int = CROP) -> tuple[int, int]:
-    """The (rows, columns) of top/left padding that puts ``img`` (an edit by ``model``, maybe
-    cropped at any offset) back on the model's Haar grid: the most consistent of the four.
+def phase_search(
+    model: RestorableModel, img: np.ndarray, crop: int = CROP
+) -> tuple[tuple[int, int], float]:
+    """(phase, lift): the (rows, columns) of top/left padding that puts ``img`` (an edit by
+    ``model``, maybe cropped at any offset) back on the model's Haar grid, the most consistent
+    of the four, and the lift (dB) of the best phase over the others: how clearly the model's
+    hidden signal is in the file at all (below ``MIN_LIFT``: re-encoded, or not its edit).
 
     (0, 0), the uncropped file's phase, stays unless another beats it by ``PHASE_TIE`` dB: a
     mild model's consistency is nearly flat across phases, and there noise should not move it.
     """
     check_image(img)
     scores = phase_scores(model, central_crop(img, crop))
-    best = max(scores, key=scores.get)
-    return best if scores[best] - scores[(0, 0)] >= PHASE_TIE else (0, 0)
+    gain, best = lift(scores)
+    return (best if scores[best] - scores[(0, 0)] >= PHASE_TIE else (0, 0)), gain
+
+
+def find_phase(model: RestorableModel, img: np.ndarray, crop: int = CROP) -> tuple[int, int]:
+    """The phase of :func:`phase_search`."""
+    return phase_search(model, img, crop)[0]
 
 
 def candidates(weights_dir: str | None = None) -> list[str]:
@@ -310,7 +319,8 @@ class Restoration:
     """What :func:`restore_file` did: the restored uint8 HxWx3 ``image`` (and the file's
     ``alpha``), the model ``name``, how it was chosen (``source``: "option", "record" or
     "pixels", with ``identification`` for the last), the Haar ``phase`` restored at, and
-    ``changed``: True when the pixels differ from the record's hash, None when not checkable."""
+    ``changed``: True when the pixels differ from the record's hash, None when not checkable;
+    ``lift``: when the phase was searched for, how clearly (dB) the model's signal showed."""
 
     image: np.ndarray
     alpha: np.ndarray | None
@@ -319,6 +329,35 @@ class Restoration:
     phase: tuple[int, int]
     identification: Identification | None = None
     changed: bool | None = None
+    lift: float | None = None
+    jpeg_file: bool = False  # the file is JPEG
+    jpeg_model: bool = False  # the model was trained through JPEG (OP-jpeg)
+
+    def grid_note(self) -> str | None:
+        """What to tell the user about the hidden signal, if anything.
+
+        A model for PNG output read from a JPEG file: its signal does not survive JPEG (a bwp
+        edit re-saved at q92 restored at 18.5 dB), whatever the phase search found. Otherwise a
+        shifted phase (a crop), saying whether the signal showed clearly (lift ≥ ``MIN_LIFT``):
+        the phase lift is no verdict by itself, some models' own edits lift little (rgf, bwp,
+        retouch 0.7-1.7 dB on a 320-px sample, where a re-saved l0 edit lifts 0.1). That case
+        once read only "restored on a shifted grid (1, 1) (cropped?)".
+        """
+        if self.identification is not None:
+            return None
+        if self.jpeg_file and not self.jpeg_model:
+            return (
+                f"{self.name} is a model for PNG output and this file is JPEG: its hidden signal "
+                f"does not survive JPEG, expect a poor restoration ({self.name.split('-')[0]}-jpeg "
+                "is the model for JPEG output)"
+            )
+        if self.lift is None or self.phase == (0, 0):
+            return None
+        faint = "" if self.lift >= MIN_LIFT else "; the model's signal is faint here"
+        return (
+            f"restored on a shifted grid {self.phase} (cropped?{faint}, "
+            f"phase lift {self.lift:.1f} dB)"
+        )
 
 
 def restore_file(
@@ -372,11 +411,16 @@ def restore_file(
         found = identify(rgb, {n: model(n) for n in candidates(weights_dir)}, progress=progress)
         name, source = found.name, "pixels"
     m = model(name)
+    gain = None
     if found is not None:
         phase = found.phase
     elif changed is False:
         phase = (0, 0)  # the very pixels apply wrote: on the grid
     else:
-        phase = find_phase(m, rgb)
+        phase, gain = phase_search(m, rgb)
     image = restore_at_phase(m, rgb, phase, tile=tile)
-    return Restoration(image, alpha, name, source, phase, found, changed)
+    jpeg_file = path.suffix.lower() in (".jpg", ".jpeg", ".jfif")
+    jpeg_model = bool(m.card.training.get("jpeg"))
+    return Restoration(
+        image, alpha, name, source, phase, found, changed, gain, jpeg_file, jpeg_model
+    )

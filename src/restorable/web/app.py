@@ -236,8 +236,8 @@ def restore_photo(
     found = done.identification
     if found is not None:
         lines.append(f"the file holds no record: {found.summary('**')}")
-    elif done.phase != (0, 0):
-        lines.append(f"restored on a shifted grid {done.phase} (was it cropped?)")
+    elif note := done.grid_note():
+        lines.append(note)
     lines += [f"**warning**: {w.message}" for w in caught]
     lines += [f"note: {n}" for n in notes]
     result = RestoreResult(restored, dst, "")
