@@ -35,3 +35,7 @@ def test_carry_writes_every_nth_training_photo_downscaled_and_no_validation_phot
 def test_tracked_bytes_counts_this_repository() -> None:
     repo = Path(__file__).parents[1]
     assert carry.tracked_bytes(repo) > (repo / "README.md").stat().st_size
+
+
+def test_tracked_bytes_outside_a_checkout_is_unknown(tmp_path: Path) -> None:
+    assert carry.tracked_bytes(tmp_path) is None

@@ -46,11 +46,15 @@ def make_carry(out: Path, max_side: int = 640, quality: int = 90, every: int = 1
     return total
 
 
-def tracked_bytes(repo: Path) -> int:
-    """Bytes of the files git tracks in ``repo`` (they all travel with every call)."""
-    names = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=repo, capture_output=True, check=True
-    ).stdout.split(b"\0")
+def tracked_bytes(repo: Path) -> int | None:
+    """Bytes of the files git tracks in ``repo`` (they all travel with every call); None
+    outside a git checkout (an installed package), where nothing travels but the folder."""
+    try:
+        names = subprocess.run(
+            ["git", "ls-files", "-z"], cwd=repo, capture_output=True, check=True
+        ).stdout.split(b"\0")
+    except (OSError, subprocess.CalledProcessError):
+        return None
     files = [repo / n.decode() for n in names if n]
     return sum(f.stat().st_size for f in files if f.is_file())
 
@@ -65,6 +69,9 @@ def main() -> None:
         ap.error("--every must be at least 1")
     n = make_carry(Path(args.out), args.max_side, every=args.every)
     tracked = tracked_bytes(Path.cwd())
+    if tracked is None:
+        print(f"{args.out}: {n / 2**20:.1f} MiB (not in a git checkout: the tree's size unknown)")
+        return
     print(f"{args.out}: {n / 2**20:.1f} MiB; tracked tree {tracked / 2**20:.1f} MiB; "
           f"together {(n + tracked) / 2**20:.1f} of the {TRAVEL_LIMIT / 2**20:.0f} MiB that travel")
     if n + tracked > TRAVEL_LIMIT:
