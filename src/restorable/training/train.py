@@ -135,6 +135,8 @@ def _to_tensor(batch: np.ndarray, device: str) -> torch.Tensor:
 # check to the next).
 TRAIN_AUTOCAST = {"cuda": (True, False), "cpu": (True, True)}
 
+SPIKE = 5.0  # a step's loss this many times the running mean is logged as a spike
+
 
 def precision_label(fwd_bf16: bool, inv_bf16: bool) -> str:
     """What a card records: "fp32", "bf16", or "bf16 forward, fp32 inverse"."""
@@ -392,6 +394,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         save_model(kept, card, run)
 
     net.train()
+    loss_avg = None  # running mean of the loss, to log sudden spikes between the log lines
+    spikes: list[list] = []  # [step, loss / running mean, gradient norm] since the last line
     while step < cfg.steps and not (cfg.minutes and trained_s() > cfg.minutes * 60):
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
@@ -430,6 +434,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         if not math.isfinite(gnorm):
             raise RuntimeError(f"non-finite gradient at step {step}; lower --lr and --resume")
         opt.step()
+        value = float(loss.detach())
+        if loss_avg is not None and value > SPIKE * loss_avg:
+            # a step whose loss jumps far above the run's: a knock that can take thousands of
+            # steps to recover from (bwp, runs-s10); the next log line lists each one
+            spikes.append([step + 1, round(value / loss_avg, 1), round(gnorm, 3)])
+        loss_avg = value if loss_avg is None else 0.98 * loss_avg + 0.02 * value
         if ema is not None:
             ema.update_parameters(net)
         step += 1
@@ -443,6 +453,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
                 **parts,
             }
             rec["elapsed_s"] = round(trained_s(), 1)
+            if spikes:
+                rec["spikes"], spikes = spikes, []
             if step % cfg.val_every == 0 or step == cfg.steps:
                 rec.update(validate(kept, cfg, vx, vy))
                 bar.set_postfix(
