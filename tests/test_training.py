@@ -14,7 +14,13 @@ from safetensors.torch import load_file
 from restorable.files import read_image, write_image
 from restorable.models import load
 from restorable.training.history import describe
-from restorable.training.train import TRAIN_AUTOCAST, TrainConfig, autocast_passes, train
+from restorable.training.train import (
+    TRAIN_AUTOCAST,
+    GradClip,
+    TrainConfig,
+    autocast_passes,
+    train,
+)
 
 SAMPLES = Path(__file__).parents[1] / "src" / "restorable" / "samples"
 CONFIGS = Path(__file__).parents[1] / "configs"
@@ -291,3 +297,22 @@ def test_carrying_on_starts_gently(config: str, photos: Path, tmp_path: Path, mo
     after = torch.load(run / "checkpoint.pt", weights_only=False)["net"]  # the raw weights
     moved = max(float((after[k] - before[k]).abs().max()) for k in before)
     assert 0 < moved < cfg.lr / 30
+
+
+def test_relative_clipping_cuts_an_outlier_step_to_a_multiple_of_the_running_norm() -> None:
+    w = torch.nn.Parameter(torch.zeros(4))
+    clip = GradClip(fixed=5.0, rel=2.0, settle=10)
+    for _ in range(30):
+        w.grad = torch.full((4,), 0.05)  # norm 0.1, well under the fixed 5
+        assert clip([w]) == pytest.approx(0.1)
+        assert float(w.grad.norm()) == pytest.approx(0.1)  # ordinary steps pass untouched
+    w.grad = torch.full((4,), 2.0)  # norm 4: an outlier, under the fixed bound
+    assert clip([w]) == pytest.approx(4.0)  # reported as it was
+    assert float(w.grad.norm()) == pytest.approx(0.2, rel=1e-3)  # applied as 2x the mean
+    fixed = GradClip(fixed=5.0)
+    for _ in range(30):
+        w.grad = torch.full((4,), 0.05)
+        fixed([w])
+    w.grad = torch.full((4,), 2.0)
+    fixed([w])
+    assert float(w.grad.norm()) == pytest.approx(4.0)  # rel 0: the fixed bound only
