@@ -66,7 +66,8 @@ class TrainConfig:
     # decay of an exponential moving average of the weights, which is what gets validated and
     # saved (0: off, the last step's weights). At a steady learning rate a model's restoration
     # swings by ±0.5 dB from one check to the next (bwp, runs-s9); the average sits inside the
-    # swing rather than wherever the last step left it.
+    # swing rather than wherever the last step left it. (Not yet A/B-measured on its own: the
+    # bwp runs that used it changed the warm-up and clipping too.)
     ema: float = 0.0
     max_side: int = 640  # training photos are downscaled to this longer side
     loss: LossWeights = field(default_factory=LossWeights)
