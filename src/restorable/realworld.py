@@ -332,6 +332,7 @@ class Restoration:
     lift: float | None = None
     jpeg_file: bool = False  # the file is JPEG
     jpeg_model: bool = False  # the model was trained through JPEG (OP-jpeg)
+    op: str = ""  # the model's operator (its OP-jpeg is the one to suggest)
 
     def grid_note(self) -> str | None:
         """What to tell the user about the hidden signal, if anything.
@@ -348,7 +349,7 @@ class Restoration:
         if self.jpeg_file and not self.jpeg_model:
             return (
                 f"{self.name} is a model for PNG output and this file is JPEG: its hidden signal "
-                f"does not survive JPEG, expect a poor restoration ({self.name.split('-')[0]}-jpeg "
+                f"does not survive JPEG, expect a poor restoration ({self.op or self.name}-jpeg "
                 "is the model for JPEG output)"
             )
         if self.lift is None or self.phase == (0, 0):
@@ -422,5 +423,5 @@ def restore_file(
     jpeg_file = path.suffix.lower() in (".jpg", ".jpeg", ".jfif")
     jpeg_model = bool(m.card.training.get("jpeg"))
     return Restoration(
-        image, alpha, name, source, phase, found, changed, gain, jpeg_file, jpeg_model
+        image, alpha, name, source, phase, found, changed, gain, jpeg_file, jpeg_model, m.op
     )
