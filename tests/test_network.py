@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from restorable.models import RECEPTIVE_FIELD, RESTORE_RECEPTIVE_FIELD
+from restorable.network.factory import load_weights
 from restorable.network.invertible import (
     AffineCoupling,
     HaarDownsample,
@@ -17,6 +18,7 @@ from restorable.network.invertible import (
     InvertibleSequence,
 )
 from restorable.network.model import MULTIPLE, NetConfig, QuasiInvertibleNet
+from restorable.network.refine import REACH
 from restorable.network.storage import jpeg, jpeg_roundtrip, quantize
 from restorable.tiling import pad_to_multiple
 
@@ -122,11 +124,15 @@ def test_jpeg_forward_is_real_codec_and_gradient_straight_through() -> None:
     assert not np.array_equal(jpeg_roundtrip(img[0], 70), img[0])  # JPEG is lossy
 
 
-def test_receptive_field_is_bounded() -> None:
-    """A pixel changes outputs only within RECEPTIVE_FIELD px: the overlap tiling relies on."""
+@pytest.mark.parametrize("refine", [0, 8], ids=["paper", "refined"])
+def test_receptive_field_is_bounded(refine: int) -> None:
+    """A pixel changes outputs only within RECEPTIVE_FIELD px: the overlap tiling relies on.
+    ρ widens restore's reach by its own REACH, and no more."""
     torch.manual_seed(0)
-    net = QuasiInvertibleNet(NetConfig(blocks=8, width=8, psi_width=8)).eval()
+    net = QuasiInvertibleNet(NetConfig(blocks=8, width=8, psi_width=8, refine=refine)).eval()
     _perturb(net, 0.05)
+    restore_limit = RESTORE_RECEPTIVE_FIELD + (REACH if refine else 0)
+    assert getattr(net, "restore_receptive_field", RESTORE_RECEPTIVE_FIELD) == restore_limit
     size = 2 * RECEPTIVE_FIELD + 64
     x = torch.rand(1, 3, size, size)
     x2 = x.clone()
@@ -135,9 +141,38 @@ def test_receptive_field_is_bounded() -> None:
     with torch.no_grad():
         for fn, limit in (
             (lambda t: net(t)[0], RECEPTIVE_FIELD),
-            (net.inverse, RESTORE_RECEPTIVE_FIELD),
+            (net.inverse, restore_limit),
         ):
             diff = (fn(x2) - fn(x)).abs().sum(dim=(0, 1))
             ys, xs = torch.nonzero(diff > 0, as_tuple=True)
             reach = max((ys - c).abs().max().item(), (xs - c).abs().max().item())
             assert limit // 2 < reach <= limit
+
+
+def test_refiner_grows_as_the_identity_and_true_delta_stays_exact() -> None:
+    """ρ (network/refine.py): a trained model without it loads into one with it and restores
+    exactly as before until ρ trains; once it has, it changes restores from the stored image
+    only, and the inverse with the true Δ is still exact. A model without ρ loads a refined
+    one's weights less ρ; other missing weights still fail."""
+    torch.manual_seed(0)
+    plain = QuasiInvertibleNet(NetConfig(blocks=2, width=8, psi_width=8)).double().eval()
+    _perturb(plain)
+    grown = QuasiInvertibleNet(NetConfig(blocks=2, width=8, psi_width=8, refine=8))
+    grown = grown.double().eval()
+    names, dropped = load_weights(grown, plain.state_dict())
+    assert names and all(n.startswith("refiner.") for n in names) and not dropped
+    x = torch.rand(1, 3, 32, 48, dtype=torch.float64)
+    with torch.no_grad():
+        out, delta = grown(x)
+        stored = quantize(out)
+        assert torch.equal(grown.inverse(stored), plain.inverse(stored))
+        _perturb(grown.refiner, 0.05, seed=1)
+        assert (grown.inverse(stored) - plain.inverse(stored)).abs().max() > 1e-3
+        assert torch.allclose(grown.inverse(out, delta), x, atol=1e-10)
+    # and back: a model without ρ (a JPEG fork) starts from a refined one without it
+    again = QuasiInvertibleNet(NetConfig(blocks=2, width=8, psi_width=8)).double().eval()
+    assert load_weights(again, grown.state_dict()) == ([], names)
+    assert torch.equal(again.inverse(stored), plain.inverse(stored))
+    with pytest.raises(RuntimeError, match="Missing key"):
+        deeper = QuasiInvertibleNet(NetConfig(blocks=3, width=8, psi_width=8))
+        load_weights(deeper, plain.state_dict())

@@ -316,3 +316,28 @@ def test_relative_clipping_cuts_an_outlier_step_to_a_multiple_of_the_running_nor
     w.grad = torch.full((4,), 2.0)
     fixed([w])
     assert float(w.grad.norm()) == pytest.approx(4.0)  # rel 0: the fixed bound only
+
+
+def test_a_trained_model_grows_a_refiner_and_ships_it(photos: Path, tmp_path: Path, monkeypatch):
+    """Carrying a model on with ρ (NetConfig.refine): training starts from its weights, ρ
+    trains, and the saved model loads, restores through ρ and tiles its restore to the same
+    result (ρ widens the overlap tiling needs)."""
+    monkeypatch.setenv("RESTORABLE_CACHE", str(tmp_path / "cache"))
+    trained = train(_cfg(photos, tmp_path, 2, "plain"), progress=False) / "l0.safetensors"
+    cfg = _cfg(photos, tmp_path, 3, "refined")
+    cfg.net.refine = 8
+    cfg.init_from = str(trained)
+    run = train(cfg, progress=False)
+    weights = load_file(str(run / "l0.safetensors"))
+    assert float(weights["refiner.out.weight"].abs().max()) > 0  # ρ left its identity start
+    model = load("l0", run)
+    assert model.restore_receptive_field > 96
+    img = read_image(photos / sorted(p.name for p in photos.iterdir())[0])[:96, :96]
+    img = np.tile(img, (3, 4, 1))  # 288x384: larger than a tile
+    stored = model.apply(img)
+    with torch.no_grad():  # a ρ that matters, as a long-trained one does
+        for p in model.net.refiner.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(0)))
+    whole = model.restore(stored, tile=None)
+    tile = 2 * model.restore_receptive_field + 16
+    assert tile < 288 and np.array_equal(model.restore(stored, tile=tile), whole)

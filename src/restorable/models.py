@@ -29,7 +29,7 @@ from restorable.errors import RestorableError
 from restorable.image import as_float_image, check_image, to_uint8
 from restorable.network.conditioning import check_setting, normalise
 from restorable.network.factory import build_net
-from restorable.network.model import MULTIPLE, NetConfig, QuasiInvertibleNet
+from restorable.network.model import MULTIPLE, RESTORE_REACH, NetConfig, QuasiInvertibleNet
 from restorable.tiling import auto_tile, pad_to_multiple, run_tiled
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
@@ -52,7 +52,7 @@ def model_dirs(weights_dir: str | Path | None = None) -> list[Path]:
 # (H⁻¹ and φ⁻¹ only), measured by tests/test_network.py::test_receptive_field_is_bounded;
 # tiles overlap by this much, so tiled results equal whole-image ones.
 RECEPTIVE_FIELD = 288
-RESTORE_RECEPTIVE_FIELD = 96
+RESTORE_RECEPTIVE_FIELD = RESTORE_REACH  # 96, more for a model with ρ (network/refine.py)
 MEMORY_BUDGET_MB = 1024  # per network pass; a 24-megapixel photo stays under 2 GB in all
 # Peak bytes per input pixel of one network pass, (float32, bf16): measured 271 and 310 for
 # apply, 172 and 215 for restore at 2048x1536 on CPU (bf16 autocast keeps cast copies),
@@ -139,7 +139,7 @@ class RestorableModel:
         bf16, fp32 = torch.bfloat16, torch.float32
         self.apply_dtype = bf16 if precision == "bf16" or auto else fp32
         self.restore_dtype = bf16 if precision == "bf16" else fp32
-        # the baselines (restorable.baselines) say how far their own networks reach
+        # the baselines (restorable.baselines) and a model with ρ say how far they reach
         self.receptive_field = getattr(net, "receptive_field", RECEPTIVE_FIELD)
         self.restore_receptive_field = getattr(
             net, "restore_receptive_field", RESTORE_RECEPTIVE_FIELD

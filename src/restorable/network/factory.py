@@ -10,6 +10,7 @@ Every module has ``forward(img, guide=None) -> (out, Δ)``, ``inverse(stored) ->
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from restorable.network.model import NetConfig, QuasiInvertibleNet
@@ -33,3 +34,20 @@ def build_net(cfg: NetConfig) -> nn.Module:
     if cfg.cond and cfg.arch != "quasi-invertible":
         raise ValueError(f"arch {cfg.arch!r} takes no setting channel (NetConfig.cond)")
     return known[cfg.arch](cfg)
+
+
+GROWN = ("refiner.",)  # optional parts (ρ): a model may gain or lose them when carried on
+
+
+def load_weights(net: nn.Module, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
+    """Load ``state`` into ``net``; returns the optional tensors (grown, dropped).
+
+    A model trained without ρ (``network/refine.py``) carries on with one: ρ keeps its identity
+    start. One with ρ seeds a model without (the JPEG fork of a refined PNG model learns its
+    own restore): ρ is dropped. Anything else missing or unexpected is the usual error."""
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    grown = [k for k in missing if k.startswith(GROWN)]
+    dropped = [k for k in unexpected if k.startswith(GROWN)]
+    if len(grown) != len(missing) or len(dropped) != len(unexpected):
+        net.load_state_dict(state)  # raises, naming the keys
+    return grown, dropped

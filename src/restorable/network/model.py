@@ -30,8 +30,12 @@ from restorable.network.invertible import (
     InvertibleSequence,
 )
 from restorable.network.psi import EncoderDecoder
+from restorable.network.refine import REACH, RestoreRefiner
 
 MULTIPLE = 8  # input sides must be divisible by this (pad and crop back)
+# Pixels per side one restored pixel depends on through H⁻¹ and φ⁻¹ (models.py's
+# RESTORE_RECEPTIVE_FIELD; tests/test_network.py measures both)
+RESTORE_REACH = 96
 
 
 @dataclass
@@ -55,6 +59,8 @@ class NetConfig:
     h_clamp: float = 2.0  # H does the smoothing and pushes its scales harder (calibration)
     # a setting ψ reads as a constant channel: {"param", "low", "high", "log"} (conditioning.py)
     cond: dict | None = None
+    refine: int = 0  # width of ρ, the restore-side refiner (network/refine.py); 0: the paper's
+
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,6 +87,9 @@ class QuasiInvertibleNet(nn.Module):
         self.fuse = AffineCoupling(
             12, 12, cfg.width, cfg.h_clamp, shift_skip=True, depth=cfg.h_depth
         )
+        self.refiner = RestoreRefiner(cfg.refine) if cfg.refine else None
+        if self.refiner is not None:  # restore tiles overlap by this much more (models.py)
+            self.restore_receptive_field = RESTORE_REACH + REACH
 
     def forward(
         self,
@@ -117,9 +126,13 @@ class QuasiInvertibleNet(nn.Module):
         """Restore I from the (stored) output; Δ = 0 when not given, as on restore.
 
         Needs neither the guide nor the setting: ψ's output is the second half of H⁻¹'s
-        result, which φ⁻¹ never reads.
+        result, which φ⁻¹ never reads. A model with ρ refines a restore from the stored image
+        (Δ not given); with the true Δ the inverse is exact and ρ is skipped.
         """
         y1 = self.haar(out)
         y2 = torch.zeros_like(y1) if delta is None else delta
         x = self.fuse(torch.cat([y1, y2], dim=1), rev=True)
-        return self.haar(self.phi(x[:, :12], rev=True), rev=True)
+        z = self.phi(x[:, :12], rev=True)
+        if self.refiner is not None and delta is None:
+            z = self.refiner(z, y1)
+        return self.haar(z, rev=True)

@@ -40,7 +40,7 @@ from restorable.data.pairs import (
 from restorable.errors import RestorableError
 from restorable.models import ModelCard, save_model
 from restorable.network.conditioning import normalise, spread
-from restorable.network.factory import build_net
+from restorable.network.factory import build_net, load_weights
 from restorable.network.model import NetConfig
 from restorable.network.storage import jpeg, quantize
 from restorable.training.history import carry_on, prior_training
@@ -321,7 +321,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     if cfg.init_from:
         from safetensors.torch import load_file
 
-        net.load_state_dict(load_file(cfg.init_from))
+        grown, dropped = load_weights(net, load_file(cfg.init_from))
+        if (grown or dropped) and rank == 0:
+            what = "grows ρ (as the identity)" if grown else "drops ρ (this model has none)"
+            print(f"starting from {Path(cfg.init_from).name}: {what}")
     net = net.to(device, memory_format=torch.channels_last)
     fwd_bf16, inv_bf16 = autocast_passes(cfg)
     kind = "cuda" if device.startswith("cuda") else "cpu"
