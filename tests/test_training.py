@@ -341,3 +341,19 @@ def test_a_trained_model_grows_a_refiner_and_ships_it(photos: Path, tmp_path: Pa
     whole = model.restore(stored, tile=None)
     tile = 2 * model.restore_receptive_field + 16
     assert tile < 288 and np.array_equal(model.restore(stored, tile=tile), whole)
+
+
+def test_cli_carries_a_model_on_and_grows_its_refiner(photos: Path, tmp_path: Path, monkeypatch):
+    """``train --op OP --init-from WEIGHTS --refine W``: the net is the card's (2 blocks here,
+    not the default 8) plus ρ; a folder without the model is a one-line error."""
+    from restorable.cli import main
+
+    monkeypatch.setenv("RESTORABLE_CACHE", str(tmp_path / "cache"))
+    trained = train(_cfg(photos, tmp_path, 1, "plain"), progress=False)
+    argv = ["train", "--op", "l0", "--steps", "1", "--batch", "2", "--crop", "32", "--threads"]
+    argv += ["1", "--photos", str(photos), "--run-dir", str(tmp_path / "grown"), "--refine", "8"]
+    assert main([*argv, "--init-from", str(trained / "l0.safetensors")]) == 0
+    card = json.loads((tmp_path / "grown" / "l0.json").read_text())
+    assert card["net"]["blocks"] == 2 and card["net"]["refine"] == 8
+    assert card["training"]["init_from"] == "l0"
+    assert main([*argv, "--init-from", str(tmp_path / "cache")]) == 2

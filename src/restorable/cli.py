@@ -178,6 +178,23 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _carry_on_from(cfg, init: Path, name: str) -> None:
+    """``train --op OP --init-from WEIGHTS|FOLDER``: start from earlier weights, in the network
+    they were trained in (their card's; ``--blocks``/``--refine`` then change it)."""
+    from restorable.network.model import NetConfig
+
+    weights = init / f"{name}.safetensors" if init.is_dir() else init
+    card = weights.with_suffix(".json")
+    if weights.suffix != ".safetensors" or not weights.is_file() or not card.is_file():
+        raise RestorableError(
+            f"--init-from {init}: no {weights.name} with its .json card there"
+            if init.is_dir()
+            else f"--init-from {init}: give a model's .safetensors (its .json card beside it)"
+        )
+    cfg.init_from = str(weights)
+    cfg.net = NetConfig(**json.loads(card.read_text())["net"])
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from restorable.models import WEIGHTS_DIR
     from restorable.training.train import TrainConfig, train
@@ -210,8 +227,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg.params = dict(args.param)
     if args.jpeg:
         cfg.jpeg = True
+    if args.init_from:
+        _carry_on_from(cfg, Path(args.init_from), args.name or cfg.name or cfg.op)
     if args.blocks:
         cfg.net.blocks = args.blocks
+    if args.refine is not None:
+        cfg.net.refine = args.refine
     if args.no_psi:
         cfg.net.use_psi = False
     if args.guided:
@@ -427,6 +448,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", help="JSON training config (see configs/)")
     s.add_argument("--jpeg", action="store_true", help="compression-aware training (JPEG 70-95)")
     s.add_argument("--blocks", type=int, help="invertible blocks k in φ (default 8)")
+    s.add_argument(
+        "--refine",
+        type=int,
+        metavar="WIDTH",
+        help="grow ρ, a restore-side refiner of this width (e.g. 32; 0: none, the paper's), on "
+        "a model carried on with --init-from (network/refine.py)",
+    )
     s.add_argument(
         "--loss-weights",
         type=float,

@@ -39,7 +39,8 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     g.add_argument("--eval-photos", type=int, help="validation photos per eval (default all 40)")
     g.add_argument(
         "--init-from",
-        help="folder of earlier weights (NAME.safetensors): models carry on from them",
+        help="earlier weights to carry on from: a folder of NAME.safetensors (with --all, or "
+        "for --op), or one .safetensors file (--op); the net comes from the card beside them",
     )
     g.add_argument("--retrain", action="store_true", help="start the chosen models afresh")
 

@@ -121,6 +121,8 @@ class TrainConfig:
             raise RestorableError(f"lr {self.lr:g}: give a learning rate above 0")
         if self.grad_clip_rel < 0:
             raise RestorableError(f"grad_clip_rel {self.grad_clip_rel:g}: give 0 (off) or more")
+        if self.net.refine < 0:
+            raise RestorableError(f"refine {self.net.refine}: give a width, or 0 for no ρ")
         if not 0 <= self.ema < 1:
             raise RestorableError(f"ema {self.ema:g}: give a decay in [0, 1), 0 for none")
 
