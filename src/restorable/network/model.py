@@ -61,7 +61,6 @@ class NetConfig:
     cond: dict | None = None
     refine: int = 0  # width of ρ, the restore-side refiner (network/refine.py); 0: the paper's
 
-
     def to_dict(self) -> dict:
         return asdict(self)
 

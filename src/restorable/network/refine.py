@@ -4,12 +4,12 @@
                  └────────────────────────────►┴─► ρ(z, Haar(stored)) ┘
 
 Why: bwp hides two colour channels in tiny departures from a grey image. Measured on 10
-validation photos with the bwp model of 2026-11-26 (``runs-s11/diag.py``): the inverse restores
-46.35 dB from the unrounded output but 39.28 dB from the stored 8-bit one; even the true Δ only
-gives 40.92 dB. Rounding, not Δ = 0, limits its restoration, and the error it leaves is
-pixel-scale noise (blurring the restored colour by σ = 0.7 px alone gained 0.77 dB). No fixed
-filter knows which part is noise; ρ learns it, reading the stored image as well, whose grey
-levels are exact.
+validation photos with bwp v7, before ρ (``benchmarks/restore_rounding.py``): the inverse
+restores 46.37 dB from the unrounded output but 39.42 dB from the stored 8-bit one; even the
+true Δ only gives 41.25 dB. Rounding, not Δ = 0, limits its restoration, and the error it leaves
+is pixel-scale noise (blurring the restored colour by σ = 0.7 px alone gained 0.77 dB at 640
+px). No fixed filter knows which part is noise; ρ learns it, reading the stored image as well,
+whose grey levels are exact.
 
 ρ is not invertible and need not be: it runs on restore only, after the exact inverse, and
 starts as the identity (its last layer is zero), so an existing model grows one and carries on
