@@ -26,7 +26,8 @@ def main() -> None:
     model = load(args.op)
     paths = photo_paths(None, "val")[: args.limit]
     pairs = load_pairs(compute_pairs(model.card.op, paths, model.card.params, None))
-    choices = {"zero": 0.0, "noise N(0, 0.01²)": 0.01, "noise N(0, 1) (authors' code)": 1.0}
+    # zero: no Δ at all, as restore runs (a model with ρ refines only then, network/refine.py)
+    choices = {"zero": None, "noise N(0, 0.01²)": 0.01, "noise N(0, 1) (authors' code)": 1.0}
     scores: dict[str, list[float]] = {k: [] for k in choices}
     gen = torch.Generator().manual_seed(0)
     for img, ref in pairs:
@@ -37,7 +38,7 @@ def main() -> None:
         y = torch.from_numpy(np.ascontiguousarray(yp)).permute(2, 0, 1)[None]
         for name, sigma in choices.items():
             shape = (1, 12, y.shape[2] // 2, y.shape[3] // 2)
-            delta = sigma * torch.randn(shape, generator=gen)
+            delta = None if sigma is None else sigma * torch.randn(shape, generator=gen)
             with torch.no_grad():
                 back = model.net.inverse(y, delta)[0].permute(1, 2, 0).numpy()[:h, :w]
             scores[name].append(psnr(to_uint8(back), img))
