@@ -279,7 +279,7 @@ def test_unwritable_output_folder(tmp_path, monkeypatch):
         def denied(*args, **kwargs):
             raise PermissionError(13, "Permission denied")
 
-        monkeypatch.setattr(files.tempfile, "mkstemp", denied)
+        monkeypatch.setattr(files.os, "open", denied)
     try:
         with pytest.raises(RestorableError, match="cannot write") as e:
             write_image(locked / "out.png", _photo())

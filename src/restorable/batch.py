@@ -44,6 +44,7 @@ def process_paths(
     stderr. Returns 0 if all succeeded, 1 if any failed, 130 on Ctrl-C (outputs already written
     stay; the one in progress is never half-written, because write_image is atomic).
     """
+    created = not Path(output).exists()
     jobs, failed = _plan(inputs, Path(output), suffix)
     all_inputs = [path for path, _ in jobs]
     many = len(jobs) + failed > 1
@@ -67,10 +68,12 @@ def process_paths(
                 done += 1
     except KeyboardInterrupt:
         bar.close()
+        _remove_if_unused(Path(output), created and not done)
         left = len(jobs) - done - failed
         print(f"interrupted: {done} done, {failed} failed, {left} not started", file=sys.stderr)
         return EXIT_INTERRUPTED
     bar.close()
+    _remove_if_unused(Path(output), created and not done)
     if many:
         print(f"{done} done, {failed} failed", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
@@ -101,11 +104,23 @@ def _plan(
             found += images
         else:
             found.append(path)  # missing or bad files fail when read, in order
+    if not found:
+        return [], failed  # nothing to write: no output folder either
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RestorableError(f"{output}: cannot create folder ({exc.strerror or exc})") from None
     return [(p, output / (p.stem + suffix)) for p in found], failed
+
+
+def _remove_if_unused(folder: Path, created_and_unused: bool) -> None:
+    """Remove the output folder this run created when nothing was written into it (every
+    input failed): a failed run leaves nothing behind. Only an empty folder is removed."""
+    if created_and_unused and folder.is_dir():
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (something else wrote there meanwhile): leave it
+            pass
 
 
 def _check_output(

@@ -85,8 +85,9 @@ def cmd_reference(args: argparse.Namespace) -> int:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     from restorable.batch import process_paths
-    from restorable.files import check_quality, content_hash, write_image
+    from restorable.files import check_quality, write_image
     from restorable.models import load, model_for
+    from restorable.record import make_record
 
     check_quality(args.quality)  # before any work; write_image checks it too
     jpeg = bool(args.quality) or any(
@@ -100,14 +101,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     def run(src: Path, dst: Path) -> None:
         rgb, alpha = _read(src)
         out = model.apply(rgb, tile=args.tile or "auto", **settings)
-        meta = {
-            "op": model.op,
-            "model": model.version,
-            "name": model.card.stem,
-            "sha": content_hash(out),
-        }
-        if settings:  # a conditioned model's setting (restore does not need it)
-            meta["params"] = settings
+        # with a conditioned model's setting (restore does not need it)
+        meta = make_record(model, out, settings).as_dict()
         quality = args.quality if dst.suffix.lower() in (".jpg", ".jpeg") else None
         write_image(dst, out, quality, args.force, meta=meta, alpha=alpha, inputs=[src])
 
@@ -126,6 +121,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from restorable.files import read_image, write_image
     from restorable.realworld import confidence_image, error_map, restore_file
 
+    if args.op is not None:
+        from restorable.names import check_model_name
+
+        check_model_name(args.op, "--op")  # once, before any file
     cache: dict[str, object] = {}
     maps = Path(args.confidence_map) if args.confidence_map else None
     several = len(args.inputs) > 1 or any(Path(i).is_dir() for i in args.inputs)
@@ -303,6 +302,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from restorable.image import to_uint8
     from restorable.models import available_models, load
     from restorable.operators import operator_ids, reference
+    from restorable.record import make_record
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -317,7 +317,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             img = read_image(src)
             edited = model.apply(img)
             edited_path = out / f"{src.stem}.{name}.png"
-            meta = {"op": model.op, "model": model.version, "name": model.card.stem}
+            meta = make_record(model, edited).as_dict()
             write_image(edited_path, edited, force=True, meta=meta)
             restored = model.restore(read_image(edited_path))
             write_image(out / f"{src.stem}.{name}.restored.png", restored, force=True)

@@ -36,8 +36,9 @@ import hashlib
 import io
 import json
 import os
-import tempfile
+import secrets
 import warnings
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -294,10 +295,9 @@ def write_image(
         raise RestorableError(f"{path.parent}: output folder does not exist")
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".restorable-", suffix=suffix, dir=path.parent)
+        fd, tmp = _create_temp(path.parent, suffix)
         with os.fdopen(fd, "wb") as fh:
             pil.save(fh, fmt, **kwargs)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException as exc:
         if tmp is not None:
@@ -310,32 +310,120 @@ def write_image(
     return path
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _create_temp(folder: Path, suffix: str) -> tuple[int, str]:
+    """A new file ``.restorable-XXXX<suffix>`` in ``folder``, opened for writing: (fd, path).
+
+    Created with mode 0666 so the kernel applies the process umask itself, as for any file the
+    user makes; reading the umask would mean setting it (``os.umask``), which changes it for a
+    moment for every thread of the process (the web page's workers among them).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        name = folder / f".restorable-{secrets.token_hex(6)}{suffix}"
+        try:
+            return os.open(name, flags, 0o666), str(name)
+        except FileExistsError:
+            continue
+    raise RestorableError(f"{folder}: cannot create a temporary file there")
+
+
+# The most of a file's record that is read (its text chunk or comment); a record is far smaller
+# (record.MAX_RECORD_BYTES), and a larger one is refused as too large without reading it all.
+MAX_META_READ = 64 * 1024
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_TEXT_CHUNKS = (b"iTXt", b"tEXt", b"zTXt")
+
+
+def read_meta_text(path: str | os.PathLike) -> str | None:
+    """The raw text :func:`write_image` stored as ``meta`` in ``path`` (None if there is none),
+    without decoding a single pixel: at most :data:`MAX_META_READ` bytes of it.
+
+    PNG: the chunks are walked by hand, because Pillow reads text chunks that follow the pixels
+    (where other tools move them) only by decoding the whole image first, every frame of an
+    animated one too, before any size check could refuse it. JPEG and others: Pillow's header
+    parse (the comment segment precedes the pixels).
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(8) == _PNG_SIGNATURE:
+                return _png_text(fh, META_KEY)
+        with Image.open(path) as im:  # reads the header only
+            text = im.info.get("comment")
+    except FileNotFoundError:
+        raise RestorableError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise RestorableError(f"{path}: is a folder, not an image file") from None
+    except PermissionError:
+        raise RestorableError(f"{path}: permission denied") from None
+    except UnidentifiedImageError:
+        raise RestorableError(_not_an_image(path)) from None
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many types on malformed files
+        raise RestorableError(f"{path}: cannot read image ({_one_line(exc)})") from None
+    if isinstance(text, bytes):
+        text = text[:MAX_META_READ].decode("utf-8", errors="replace")
+    return text[:MAX_META_READ] if isinstance(text, str) else None
+
+
+def _png_text(fh, key: str) -> str | None:
+    """The text chunk named ``key`` in the PNG stream ``fh`` (after its signature), or None.
+
+    Stops at IEND, at the end of the data or at a malformed chunk header: a truncated or
+    corrupt file is read_image's to refuse, here it just has no record. Each chunk's data is
+    skipped by seeking, so the cost is one small read per chunk whatever the image's size.
+    """
+    wanted = key.encode("latin-1")
+    while True:
+        head = fh.read(8)
+        if len(head) < 8:
+            return None
+        length, cid = int.from_bytes(head[:4], "big"), head[4:]
+        if length > 0x7FFFFFFF or not cid.isalpha():
+            return None
+        if cid == b"IEND":
+            return None
+        if cid not in _TEXT_CHUNKS:
+            fh.seek(length + 4, os.SEEK_CUR)  # data and CRC
+            continue
+        data = fh.read(min(length, MAX_META_READ + 200))
+        fh.seek(length - len(data) + 4, os.SEEK_CUR)
+        name, _, rest = data.partition(b"\0")
+        if name != wanted:
+            continue
+        return _chunk_text(cid, rest)
+
+
+def _chunk_text(cid: bytes, rest: bytes) -> str:
+    """A PNG text chunk's value (``rest``: what follows its keyword's NUL), decompressed to at
+    most MAX_META_READ bytes (a zlib bomb cannot grow past that)."""
+    compressed = False
+    if cid == b"iTXt":
+        if len(rest) < 2:
+            return ""
+        compressed = rest[0] == 1
+        value = rest[2:].split(b"\0", 2)  # language, translated keyword, text
+        rest = value[2] if len(value) == 3 else b""
+    elif cid == b"zTXt":
+        compressed, rest = True, rest[1:]
+    if compressed:
+        try:
+            rest = zlib.decompressobj().decompress(rest, MAX_META_READ)
+        except zlib.error:
+            return ""
+    encoding = "utf-8" if cid == b"iTXt" else "latin-1"
+    return rest[:MAX_META_READ].decode(encoding, errors="replace")
 
 
 def read_meta(path: str | os.PathLike) -> dict | None:
-    """The ``meta`` dict :func:`write_image` stored in ``path``, or None if it has none."""
-    path = Path(path)
+    """The ``meta`` dict :func:`write_image` stored in ``path``, or None if it has none or it is
+    not a JSON object of at most MAX_META_READ bytes. Generic: a *record*, with every field
+    checked, is :func:`restorable.record.read_record`'s."""
+    text = read_meta_text(path)
+    if not text or len(text) >= MAX_META_READ:
+        return None
     try:
-        with Image.open(path) as im:
-            if im.format == "PNG":
-                text = im.text.get(META_KEY)  # reads text chunks after the pixels too
-            else:
-                text = im.info.get("comment")
-    except FileNotFoundError:
-        raise RestorableError(f"{path}: no such file") from None
-    except UnidentifiedImageError:
-        raise RestorableError(_not_an_image(path)) from None
-    except Exception as exc:  # noqa: BLE001
-        raise RestorableError(f"{path}: cannot read image ({_one_line(exc)})") from None
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="replace")
-    try:
-        meta = json.loads(text) if text else None
-    except ValueError:
+        meta = json.loads(text)
+    except (ValueError, RecursionError):
         return None
     return meta if isinstance(meta, dict) else None
 

@@ -27,6 +27,7 @@ from safetensors.torch import load_file, save_file
 
 from restorable.errors import RestorableError
 from restorable.image import as_float_image, check_image, to_uint8
+from restorable.names import check_model_name, is_model_name
 from restorable.network.conditioning import check_setting, normalise
 from restorable.network.factory import build_net
 from restorable.network.model import MULTIPLE, RESTORE_REACH, NetConfig, QuasiInvertibleNet
@@ -361,16 +362,35 @@ def _models_in(folder: Path) -> list[str]:
     return sorted(
         p.stem
         for p in Path(folder).glob("*.json")
-        if p.with_suffix(".safetensors").exists() and not p.stem.startswith("style_")
+        if is_model_name(p.stem)
+        and p.with_suffix(".safetensors").exists()
+        and not p.stem.startswith("style_")
     )
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is a file that, links resolved, lies directly in ``folder``."""
+    try:
+        return path.is_file() and path.resolve().parent == folder.resolve()
+    except OSError:  # a loop of links, a name the file system refuses
+        return False
+
+
 def _find(name: str, weights_dir: str | Path | None = None) -> Path | None:
-    """The folder holding model ``name``: the first of :func:`model_dirs` that has it."""
+    """The folder holding model ``name``: the first of :func:`model_dirs` that has it. ``name``
+    must be a model name (a name, not a path: :mod:`restorable.names`), and both its files must
+    lie in that folder."""
+    check_model_name(name)
     for folder in model_dirs(weights_dir):
-        if (folder / f"{name}.json").exists() and (folder / f"{name}.safetensors").exists():
+        files = (folder / f"{name}.json", folder / f"{name}.safetensors")
+        if all(_inside(f, folder) for f in files):
             return folder
     return None
+
+
+def has_model(name: str, weights_dir: str | Path | None = None) -> bool:
+    """Whether a model called ``name`` is installed (False for a name that is not valid)."""
+    return is_model_name(name) and _find(name, weights_dir) is not None
 
 
 def available_models(folder: str | Path | None = None) -> list[str]:
@@ -409,7 +429,7 @@ def load(
     it natively: a CPU with AVX-512 BF16 or AMX, a recent GPU; restore in float32), "fp32"
     (the reference) or "bf16" (both).
     """
-    folder = _find(op, weights_dir)
+    folder = _find(check_model_name(op), weights_dir)
     if folder is None:
         where = " or ".join(str(d) for d in model_dirs(weights_dir))
         have = " ".join(available_models(weights_dir)) or "none"
@@ -426,6 +446,7 @@ def model_for(
 ) -> str:
     """The model name to use for ``op``: its conditioned variant when a setting is asked for,
     else its JPEG-aware variant when writing JPEG, if there."""
+    check_model_name(op, "--op")
     if conditioned and _find(f"{op}-cond", weights_dir):
         return f"{op}-cond"
     if jpeg and _find(f"{op}-jpeg", weights_dir):

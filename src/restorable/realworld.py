@@ -384,21 +384,37 @@ def restore_file(
     not compared (lossy codecs change every pixel a little; the confidence map shows where
     the change matters). ``device`` and ``precision``: as for :func:`restorable.load`;
     ``progress``: a bar while identifying.
+
+    The record is untrusted (:mod:`restorable.record`): one that is malformed, or names a model
+    that is not installed, is ignored with a note in ``notes`` and the model is identified
+    from the pixels instead.
     """
     from pathlib import Path
 
-    from restorable.files import read_image, read_meta
+    from restorable.files import read_image
+    from restorable.models import has_model
+    from restorable.names import check_model_name
+    from restorable.record import read_record
 
     path = Path(path)
     cache = {} if cache is None else cache
+    notes = [] if notes is None else notes
+    if op is not None:
+        check_model_name(op, "--op")  # before any work
 
     def model(name: str) -> RestorableModel:
         if name not in cache:
             cache[name] = load(name, weights_dir, device=device, precision=precision)
         return cache[name]
 
+    record = read_record(path, notes)  # before the pixels: a crafted record costs nothing
     rgb, alpha = read_image(path, with_alpha=True, notes=notes)
-    meta = read_meta(path)
+    if op is None and record is not None and not has_model(record.name, weights_dir):
+        notes.append(
+            f"record ignored: it names model {record.name!r}, which is not installed here"
+        )
+        record = None
+    meta = record.as_dict() if record is not None else None
     lossless = path.suffix.lower() == ".png"
     changed = None
     if meta and "sha" in meta and lossless:
@@ -406,8 +422,8 @@ def restore_file(
     found = None
     if op is not None:
         name, source = op, "option"
-    elif meta and "op" in meta:
-        name, source = meta.get("name", meta["op"]), "record"
+    elif record is not None:
+        name, source = record.name, "record"
     else:
         found = identify(rgb, {n: model(n) for n in candidates(weights_dir)}, progress=progress)
         name, source = found.name, "pixels"

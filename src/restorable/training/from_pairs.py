@@ -13,7 +13,6 @@ which were held out, so ``eval --op NAME`` measures those against their AFTER im
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -26,16 +25,13 @@ def check_name(name: str | None) -> str:
     """``name`` if it can name a user's model: a plain file stem that is no operator id and no
     name a shipped (or ``train --all``) model has or could have; a one-line error otherwise."""
     from restorable.models import WEIGHTS_DIR, available_models
+    from restorable.names import check_model_name
     from restorable.operators import operator_ids
     from restorable.training.everything import VARIANTS, model_name
 
     if not name:
         raise RestorableError("name the model learned from pairs: --name NAME")
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
-        raise RestorableError(
-            f"{name!r}: a model name is letters, digits, '-', '_' and '.' (up to 64), "
-            "starting with a letter or digit"
-        )
+    check_model_name(name, "--name")
     taken = {model_name(op, v) for op in operator_ids() for v in VARIANTS}
     if name in operator_ids() or name in available_models(WEIGHTS_DIR) or name in taken:
         raise RestorableError(
