@@ -20,7 +20,7 @@ import re
 from restorable.errors import RestorableError
 
 MAX_NAME = 64
-_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,%d}" % (MAX_NAME - 1))
+_NAME = re.compile(rf"[a-z0-9][a-z0-9._-]{{0,{MAX_NAME - 1}}}")
 
 
 def is_model_name(name: object) -> bool:
