@@ -1,6 +1,6 @@
 """Restoration after real codecs: edited files re-saved by ImageMagick, libjpeg-turbo and WebP.
 
-    python benchmarks/bench_codecs.py [--limit 10] [--side 512] [--models l0 l0-jpeg]
+    python benchmarks/bench_codecs.py [--limit 10] [--side 512] [--models l0 l0-jpeg] [--docs]
 
 For each validation photo (a central ``--side`` px square on the 8-px grid; 0 = whole photo)
 and each model (default: l0, l0-jpeg and every other OP-jpeg shipped): apply, save as
@@ -8,7 +8,8 @@ restorable does (PNG; and JPEG q90 4:4:4 for the JPEG-aware models), then round-
 through each codec below, read the result back with ``restorable.files.read_image`` and restore.
 Prints mean restore PSNR (dB, against the photo) per model and codec, all in one run. Needs
 ``convert`` (ImageMagick), ``cjpeg`` (libjpeg-turbo-progs) and ``cwebp`` (webp); a missing
-tool's column is skipped.
+tool's column is skipped. ``--docs`` writes the table into docs/results.md between its
+codecs-table markers (the one place it lives).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,6 +34,7 @@ from restorable.files import read_image, write_image
 from restorable.models import available_models, load
 from restorable.realworld import central_crop
 
+DOCS_MARKERS = ("<!-- codecs-table:start -->", "<!-- codecs-table:end -->")
 PHOTOS = shared_photos()  # $RESTORABLE_PHOTOS or ../shared/photos, as training finds them
 
 # name: (tool, suffix, command from the PNG (or PPM for cjpeg) to the output)
@@ -72,6 +75,7 @@ def main() -> None:
     ap.add_argument("--side", type=int, default=512, help="central square, px (0: whole photo)")
     ap.add_argument("--models", nargs="*", help="default: l0, l0-jpeg and every OP-jpeg")
     ap.add_argument("--weights", help="folder of the models' weights (default: shipped)")
+    ap.add_argument("--docs", action="store_true", help="write the table into docs/results.md")
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     names = args.models or default_models()
@@ -106,11 +110,17 @@ def main() -> None:
     seen = {c for row in table.values() for c in row}
     codecs = [c for c in ("PNG (restorable)", "JPEG q90 (restorable)", *CODECS) if c in seen]
     print(f"\nrestore PSNR (dB), mean of {len(photos)} validation photos, {time.time() - t0:.0f} s")
-    print("| model | " + " | ".join(codecs) + " |")
-    print("|---|" + "---|" * len(codecs))
+    lines = ["| model | " + " | ".join(codecs) + " |", "|---|" + "---|" * len(codecs)]
     for name, row in table.items():
         cells = [f"{np.mean(row[c]):.2f}" if c in row else "-" for c in codecs]
-        print(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    print("\n".join(lines))
+    if args.docs:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from paper_tables import write_between
+
+        docs = Path(__file__).parents[1] / "docs" / "results.md"
+        write_between(docs, *DOCS_MARKERS, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@
         Table 5   L0 restoration at JPEG 70 / 80 / 90, without (l0) and with (l0-jpeg)
                   compression-aware training
 
-    python benchmarks/paper_tables.py [--results DIR] [--op l0] [--readme]
+    python benchmarks/paper_tables.py [--results DIR] [--op l0] [--docs]
 
 Figures are PSNR / SSIM (8-bit, SSIM as scikit-image's default). A model with no result prints
 "-". Train what is missing with ``restorable train --all --ops OPS --variants
@@ -116,6 +116,7 @@ TABLE4_ROWS = [
     ("full (the paper's design)", "-ablation-full"),
 ]
 START, END = "<!-- paper-tables:start -->", "<!-- paper-tables:end -->"
+DOCS = "docs/results.md"  # the one page that holds these figures
 
 
 def load_results(folder: Path) -> dict[str, dict]:
@@ -245,11 +246,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", type=Path, default=ROOT / "results", help="eval JSON folder")
     ap.add_argument("--op", default="l0", help="operator of Tables 4 and 5 (paper: l0)")
-    ap.add_argument("--readme", action="store_true", help="rewrite README.md's paper tables")
+    ap.add_argument("--docs", action="store_true", help=f"rewrite the tables in {DOCS}")
     args = ap.parse_args(argv)
     text = tables(args.results, args.op)
-    if args.readme:
-        write_between(ROOT / "README.md", START, END, text)
+    if args.docs:
+        write_between(ROOT / DOCS, START, END, text)
     else:
         print(text)
     return 0

@@ -1,9 +1,13 @@
-"""The README's results table (Table 1 on our validation split): every model's eval figures
+"""The results table (Table 1 on our validation split): every model's eval figures
 (results/NAME.json, written by ``restorable eval --op NAME --jpeg 90 80 70 --json
-results/NAME.json`` or by ``restorable train --all``) next to the paper's.
+results/NAME.json`` or by ``restorable train --all``) next to the paper's; and the README's
+operator table, one row per operator, from the same files.
 
-    python benchmarks/results_table.py            # print the markdown
-    python benchmarks/results_table.py --readme   # rewrite README.md between its markers
+    python benchmarks/results_table.py          # print the results table
+    python benchmarks/results_table.py --docs   # rewrite docs/results.md and README.md's table
+
+Both are written between their markers, so every figure has one generated place and a test
+(tests/test_docs.py) fails when a result changes and the pages were not regenerated.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ ROOT = Path(__file__).parents[1]
 RESULTS = ROOT / "results"
 WEIGHTS = ROOT / "src" / "restorable" / "weights"
 START, END = "<!-- results-table:start -->", "<!-- results-table:end -->"
+OPS_START, OPS_END = "<!-- operators-table:start -->", "<!-- operators-table:end -->"
+DOCS, README = ROOT / "docs" / "results.md", ROOT / "README.md"
 
 # the paper's figures live in one place: paper_tables.py beside this file
 sys.path.insert(0, str(Path(__file__).parent))
@@ -116,15 +122,46 @@ def table(folder: Path = RESULTS) -> str:
     return "\n".join(lines + ([""] + notes if notes else []))
 
 
-def write_readme(readme: Path = ROOT / "README.md") -> None:
-    write_between(readme, START, END, table())
+def operators_table(folder: Path = RESULTS, weights: Path = WEIGHTS) -> str:
+    """The README's one table: per operator what it does, the models that ship, and how well
+    its guided model restores (PNG; and its ``OP-jpeg`` from JPEG q90) beside the paper."""
+    from restorable.models import models_by_op
+    from restorable.operators import get_operator, operator_ids
+
+    results = {r["name"]: r["mean"] for r in load_results(folder, weights)}
+    shipped = models_by_op(weights)
+
+    def restore(name: str, fmt: str) -> str:
+        return _f(results.get(name, {}).get(fmt, {}).get("restore_psnr"))
+
+    lines = [
+        "| id | type | what it does | models shipped | restore PNG (`OP`) | paper "
+        "| restore JPEG q90 (`OP-jpeg`) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for op in operator_ids():
+        info = get_operator(op)
+        names = " ".join(f"`{n}`" for n in shipped.get(op, [])) or "-"
+        paper = PAPER.get(op, (None,) * 4)[2]
+        lines.append(
+            f"| `{op}` | {info.kind} | {info.title} | {names} | {restore(op, 'png')} "
+            f"| {_f(paper)} | {restore(op + '-jpeg', 'jpeg90')} |"
+        )
+    return "\n".join(lines)
+
+
+def write_docs() -> None:
+    write_between(DOCS, START, END, table())
+    write_between(README, OPS_START, OPS_END, operators_table())
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--readme", action="store_true", help="rewrite README.md's results table")
+    ap.add_argument(
+        "--docs", action="store_true", help="rewrite docs/results.md's and README.md's tables"
+    )
     args = ap.parse_args()
-    if args.readme:
-        write_readme()
+    if args.docs:
+        write_docs()
     else:
         print(table())

@@ -5,14 +5,17 @@
         llf  alpha 0.1  0.25 1.0    (the paper's "LLF / λ")
         exposure gain 1.25 2 4      (no paper figures)
 
-    python benchmarks/table3.py [--weights runs-all/weights] [--ops l0,llf] [--limit 10] [--readme]
+    python benchmarks/table3.py [--weights runs-all/weights] [--ops l0,llf] [--limit 10] [--docs]
+    python benchmarks/table3.py --from-json results/table3.json [--docs]   # no measuring
 
 Each cell is ``restorable eval --op OP-cond --param NAME=VALUE``: approximation PSNR of the
 stored PNG against the classic operator at that setting, restoration PSNR against the photo,
 on our validation photos (the paper's on MIT-Adobe 5K: compare the trend across settings, not
 the absolute numbers). "identity" is what leaving the photo unchanged scores at that setting.
 "single-setting OP" is the shipped model for the default setting (results/OP.json), beside it.
-``--readme`` writes the table into README.md between its table3 markers.
+``--json FILE`` keeps the rows (results/table3.json holds the measured ones: measuring
+``--ops llf`` alone updates its rows there); ``--docs`` writes the table into docs/results.md
+between its table3 markers, from those rows, the one place it lives.
 """
 
 from __future__ import annotations
@@ -54,44 +57,59 @@ def _f(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}"
 
 
-def table3(
+def measure(
     ops: list[str], weights: str | None, limit: int | None, photos: str | None = None
-) -> tuple[str, list[dict]]:
-    """The markdown table and its rows (one per operator and setting)."""
+) -> list[dict]:
+    """One row per operator and setting: the conditioned model evaluated at that setting."""
+    rows = []
+    for op in ops:
+        name, param = f"{op}-cond", RANGES[op]["param"]
+        model = load(name, weights)
+        for value in SETTINGS[op]:
+            r = evaluate_model(model, photos, limit=limit, params={param: value}, progress=False)
+            png = r["mean"]["png"]
+            rows.append(
+                {
+                    "model": name,
+                    param: value,
+                    "approx_psnr": png["approx_psnr"],
+                    "restore_psnr": png["restore_psnr"],
+                    "identity_approx_psnr": r["identity_approx_psnr"],
+                    "photos": r["photos"],
+                    "paper": PAPER_TABLE3.get(op, {}).get(value, (None, None)),
+                }
+            )
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    """The table (and its note) for ``rows`` as :func:`measure` returns or the JSON keeps them."""
     lines = [
         "| model | setting | approx. (ours) | approx. (paper) | restore (ours) | restore (paper) "
         "| identity approx. | single-setting OP (approx. / restore) | photos |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    rows = []
-    for op in ops:
-        name, param = f"{op}-cond", RANGES[op]["param"]
-        try:
-            model = load(name, weights)
-        except RestorableError as exc:
-            lines.append(f"| {name} | - | {exc} | | | | | | |")
-            continue
-        for value in SETTINGS[op]:
-            r = evaluate_model(model, photos, limit=limit, params={param: value}, progress=False)
-            png = r["mean"]["png"]
-            paper = PAPER_TABLE3.get(op, {}).get(value, (None, None))
-            row = {
-                "model": name,
-                param: value,
-                "approx_psnr": png["approx_psnr"],
-                "restore_psnr": png["restore_psnr"],
-                "identity_approx_psnr": r["identity_approx_psnr"],
-                "photos": r["photos"],
-                "paper": paper,
-            }
-            rows.append(row)
-            lines.append(
-                f"| {name} | {param}={value:g} | {_f(png['approx_psnr'])} | {_f(paper[0])} "
-                f"| {_f(png['restore_psnr'])} | {_f(paper[1])} | "
-                f"{_f(r['identity_approx_psnr'])} | {single_setting(op, param, value)} "
-                f"| {r['photos']} |"
-            )
-    return "\n".join(lines), rows
+    for row in rows:
+        op = row["model"].removesuffix("-cond")
+        param = RANGES[op]["param"]
+        value, paper = row[param], row.get("paper") or (None, None)
+        lines.append(
+            f"| {row['model']} | {param}={value:g} | {_f(row['approx_psnr'])} | {_f(paper[0])} "
+            f"| {_f(row['restore_psnr'])} | {_f(paper[1])} | "
+            f"{_f(row['identity_approx_psnr'])} | {single_setting(op, param, value)} "
+            f"| {row['photos']} |"
+        )
+    note = "PSNR dB, 8-bit PNG; paper: MIT-Adobe 5K. One model per operator serves every setting."
+    return "\n".join(lines) + "\n\n" + note
+
+
+def merge(old: list[dict], new: list[dict]) -> list[dict]:
+    """``old`` rows with those of the models in ``new`` replaced (measuring one operator
+    again keeps the others' rows), in operator order."""
+    models = {row["model"] for row in new}
+    rows = [row for row in old if row["model"] not in models] + new
+    order = list(SETTINGS)
+    return sorted(rows, key=lambda r: order.index(r["model"].removesuffix("-cond")))
 
 
 def main() -> None:
@@ -100,21 +118,29 @@ def main() -> None:
     p.add_argument("--ops", default="l0,llf,exposure", help="comma-separated (default all three)")
     p.add_argument("--limit", type=int, help="validation photos per setting (default all 40)")
     p.add_argument("--photos", help="a folder of your own photos instead of the validation split")
-    p.add_argument("--json", help="also write the rows here")
-    p.add_argument("--readme", action="store_true", help="write the table into README.md")
+    p.add_argument("--json", help="write the rows here (merged with the file's other models)")
+    p.add_argument("--from-json", help="format these rows (results/table3.json): no measuring")
+    p.add_argument("--docs", action="store_true", help="write the table into docs/results.md")
     args = p.parse_args()
-    text, rows = table3(args.ops.split(","), args.weights, args.limit, args.photos)
-    text += (
-        "\n\nPSNR dB, 8-bit PNG; paper: MIT-Adobe 5K. One model per operator serves every setting."
-    )
+    if args.from_json:
+        rows = json.loads(Path(args.from_json).read_text())
+    else:
+        try:
+            rows = measure(args.ops.split(","), args.weights, args.limit, args.photos)
+        except RestorableError as exc:
+            raise SystemExit(f"error: {exc}") from None
+        if args.json:
+            path = Path(args.json)
+            old = json.loads(path.read_text()) if path.exists() else []
+            rows = merge(old, rows)
+            path.write_text(json.dumps(rows, indent=1) + "\n")
+    text = markdown(rows)
     print(text)
-    if args.readme:
+    if args.docs:
         sys.path.insert(0, str(Path(__file__).parent))
         from paper_tables import write_between
 
-        write_between(ROOT / "README.md", START, END, text)
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+        write_between(ROOT / "docs" / "results.md", START, END, text)
 
 
 if __name__ == "__main__":

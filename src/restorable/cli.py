@@ -531,9 +531,11 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         register_cli(sub)
+    from restorable.cli_info import register_cli as register_info
     from restorable.web.serve import register_cli as register_serve
 
     register_serve(sub)
+    register_info(sub)
     return p
 
 

@@ -61,6 +61,8 @@ def carry_on(run: dict, prior: dict | None) -> dict:
         "run_steps": int(run["steps"]),  # this run's own share: what a per-run budget counts
         "run_minutes": float(run["trained_minutes"]),
         "carried_on": f"{this_run} on top of {describe(prior)}",
+        # the card is the model's one history: keep the earlier runs' entries and add this one
+        "history": [*(prior.get("history") or []), f"carried on {this_run}"],
     }
 
 
