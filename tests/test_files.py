@@ -373,3 +373,15 @@ def test_api_refuses_a_jpeg_quality_outside_1_to_100(tmp_path):
             write_image(tmp_path / "out.jpg", _photo(), quality=quality)
     assert list(tmp_path.iterdir()) == []
     write_image(tmp_path / "out.jpg", _photo(), quality=100)
+
+
+def test_png_compression_changes_size_not_pixels(tmp_path):
+    img = _photo()
+    fast = write_image(tmp_path / "fast.png", img)  # the default, level 1
+    small = write_image(tmp_path / "small.png", img, png_compression=9)
+    assert np.array_equal(read_image(fast), read_image(small))
+    assert small.stat().st_size < fast.stat().st_size
+    with pytest.raises(RestorableError, match="from 0 .* to 9") as e:
+        write_image(tmp_path / "bad.png", img, png_compression=10)
+    _one_line(e)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fast.png", "small.png"]

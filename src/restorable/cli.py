@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from restorable.errors import RestorableError
+from restorable.files import PNG_COMPRESSION
 
 SAMPLES = Path(__file__).with_name("samples")
 
@@ -65,17 +66,20 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_reference(args: argparse.Namespace) -> int:
     from restorable.batch import process_paths
-    from restorable.files import check_quality, write_image
+    from restorable.files import check_png_compression, check_quality, write_image
     from restorable.image import to_uint8
     from restorable.operators import reference
 
     check_quality(args.quality)  # before any work; write_image checks it too
+    check_png_compression(level := args.png_compression)
     fn = reference(args.op, **dict(args.param or []))
 
     def run(src: Path, dst: Path) -> None:
         rgb, alpha = _read(src)
         out = to_uint8(fn(rgb))
-        write_image(dst, out, args.quality, args.force, alpha=alpha, inputs=[src])
+        write_image(
+            dst, out, args.quality, args.force, alpha=alpha, inputs=[src], png_compression=level
+        )
 
     suffix = ".jpg" if args.quality else ".png"
     return process_paths(
@@ -85,11 +89,12 @@ def cmd_reference(args: argparse.Namespace) -> int:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     from restorable.batch import process_paths
-    from restorable.files import check_quality, write_image
+    from restorable.files import check_png_compression, check_quality, write_image
     from restorable.models import load, model_for
     from restorable.record import make_record
 
     check_quality(args.quality)  # before any work; write_image checks it too
+    check_png_compression(level := args.png_compression)
     jpeg = bool(args.quality) or any(
         str(args.output).lower().endswith(e) for e in (".jpg", ".jpeg")
     )
@@ -104,7 +109,16 @@ def cmd_apply(args: argparse.Namespace) -> int:
         # with a conditioned model's setting (restore does not need it)
         meta = make_record(model, out, settings).as_dict()
         quality = args.quality if dst.suffix.lower() in (".jpg", ".jpeg") else None
-        write_image(dst, out, quality, args.force, meta=meta, alpha=alpha, inputs=[src])
+        write_image(
+            dst,
+            out,
+            quality,
+            args.force,
+            meta=meta,
+            alpha=alpha,
+            inputs=[src],
+            png_compression=level,
+        )
 
     suffix = ".jpg" if args.quality else ".png"
     return process_paths(
@@ -118,9 +132,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
     import warnings
 
     from restorable.batch import process_paths
-    from restorable.files import read_image, write_image
+    from restorable.files import check_png_compression, read_image, write_image
     from restorable.realworld import confidence_image, error_map, restore_file
 
+    check_png_compression(level := args.png_compression)
     if args.op is not None:
         from restorable.names import check_model_name
 
@@ -155,12 +170,25 @@ def cmd_restore(args: argparse.Namespace) -> int:
             print(f"{src}: no record; {found.summary()}", file=sys.stderr)
         elif note := result.grid_note():
             print(f"note: {src}: {note}", file=sys.stderr)
-        write_image(dst, result.image, force=args.force, alpha=result.alpha, inputs=[src])
+        write_image(
+            dst,
+            result.image,
+            force=args.force,
+            alpha=result.alpha,
+            inputs=[src],
+            png_compression=level,
+        )
         if maps is not None:
             target = maps / f"{src.stem}.confidence.png" if several else maps
             rgb = read_image(src, with_alpha=True)[0]
             err = error_map(cache[result.name], rgb, result.phase, restored=result.image)
-            write_image(target, confidence_image(err), force=args.force, inputs=[src])
+            write_image(
+                target,
+                confidence_image(err),
+                force=args.force,
+                inputs=[src],
+                png_compression=level,
+            )
 
     return process_paths(
         args.inputs, args.output, run, force=args.force, suffix=".png", desc="restore"
@@ -352,6 +380,14 @@ def build_parser() -> argparse.ArgumentParser:
             help="output file (one input) or folder (several inputs or a folder)",
         )
         s.add_argument("--force", action="store_true", help="overwrite existing outputs")
+        s.add_argument(
+            "--png-compression",
+            type=int,
+            default=PNG_COMPRESSION,
+            metavar="0-9",
+            help=f"zlib level of PNG outputs (default {PNG_COMPRESSION}: fast; 9: smallest "
+            "files, several times slower; the pixels are the same)",
+        )
 
     def model_args(s: argparse.ArgumentParser) -> None:
         s.add_argument("--tile", type=int, help="tile size in px (default: chosen to bound memory)")

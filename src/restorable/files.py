@@ -240,6 +240,18 @@ def check_quality(quality: int | None) -> None:
         raise RestorableError(f"--quality {quality}: give a JPEG quality from 1 to 100")
 
 
+# zlib level of the PNGs we write. Measured on a 24-megapixel photo (Pillow 13, this 2-core
+# machine): level 1 encodes in 5.2 s and 34.4 MB, Pillow's default 6 in 36.3 s and 29.3 MB
+# (+17% size for 7x the speed); 9 is for the smallest files (--png-compression 9).
+PNG_COMPRESSION = 1
+
+
+def check_png_compression(level: int) -> None:
+    """A zlib level outside 0-9 is a one-line error, before any work."""
+    if not (isinstance(level, int) and 0 <= level <= 9):
+        raise RestorableError(f"--png-compression {level}: give a level from 0 (fastest) to 9")
+
+
 def write_image(
     path: str | os.PathLike,
     img: np.ndarray,
@@ -249,6 +261,7 @@ def write_image(
     meta: dict[str, str] | None = None,
     alpha: np.ndarray | None = None,
     inputs: Iterable[str | os.PathLike] = (),
+    png_compression: int = PNG_COMPRESSION,
 ) -> Path:
     """Write uint8 HxWx3 ``img`` to ``path`` (PNG, or JPEG by suffix) atomically.
 
@@ -257,7 +270,8 @@ def write_image(
     JSON: a PNG iTXt chunk keyed "restorable", or the JPEG comment (COM) segment; read it back
     with :func:`read_meta`. ``alpha`` (uint8 HxW) is written as the PNG's alpha channel.
     The file goes to a temporary name in the same folder first and is renamed into place, so
-    a failure or Ctrl-C leaves no partial output.
+    a failure or Ctrl-C leaves no partial output. ``png_compression``: zlib level 0-9 for PNG
+    (see :data:`PNG_COMPRESSION`; the pixels are the same at every level).
     """
     path = Path(path)
     check_not_input(path, inputs)
@@ -278,7 +292,8 @@ def write_image(
         if text is not None:
             kwargs["comment"] = text.encode("utf-8")
     elif suffix == ".png":
-        fmt, kwargs = "PNG", {}
+        check_png_compression(png_compression)
+        fmt, kwargs = "PNG", {"compress_level": png_compression}
         if text is not None:
             info = PngImagePlugin.PngInfo()
             info.add_itxt(META_KEY, text)
