@@ -63,7 +63,7 @@ def test_restore_without_record_needs_op(
     out = tmp_path / "r.png"
     assert main(["restore", "--weights", str(weights), str(photo), "-o", str(out)]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error:") and "--op" in err and "\n" not in err
+    assert err.startswith("error:") and "--model" in err and "\n" not in err
     assert not out.exists()
     assert (
         main(["restore", "--op", "l0", "--weights", str(weights), str(photo), "-o", str(out)]) == 0

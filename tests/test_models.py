@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
+from restorable.errors import RestorableError
 from restorable.models import (
     RECEPTIVE_FIELD,
     RESTORE_RECEPTIVE_FIELD,
@@ -178,3 +180,34 @@ def test_tiled_apply_equals_one_pass_on_the_shipped_l0_model() -> None:
     assert (whole != tiled).mean() < 1e-3
     r_tiled = model.restore(whole, tile=2 * RESTORE_RECEPTIVE_FIELD + 64)
     assert np.abs(model.restore(whole, tile=None).astype(int) - r_tiled).max() <= 1
+
+
+def test_the_variant_is_read_from_the_card_not_the_name() -> None:
+    """OP, OP-jpeg, OP-learned and OP-cond say what they are in their cards; a user's model
+    from pairs may be called anything, "x-jpeg" included."""
+    from restorable.models import available_models, read_card_of
+
+    shipped = set(available_models())
+    expect = {"l0": "guided", "l0-jpeg": "jpeg", "l0-learned": "learned", "l0-cond": "cond"}
+    for name, variant in expect.items():
+        if name in shipped:
+            assert read_card_of(name).variant == variant
+    pairs = ModelCard(op="x-jpeg", version="x-jpeg-v1", net={}, training={"pairs": {"count": 4}})
+    assert pairs.variant == "pairs"
+    assert ModelCard(op="bwp", version="v", net={"arch": "ied"}).variant == "ied"
+
+
+def test_op_is_a_deprecated_alias_of_model(tmp_path) -> None:
+    import warnings
+
+    import restorable
+    from restorable.models import available_models
+
+    if "l0" not in available_models():
+        pytest.skip("needs the shipped l0 model")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert restorable.load(op="l0").card.stem == "l0"
+    assert any(issubclass(w.category, DeprecationWarning) for w in caught)
+    with pytest.raises(RestorableError, match="once"):
+        restorable.load("l0", op="l0")

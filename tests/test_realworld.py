@@ -73,7 +73,7 @@ def test_identify_names_the_model_from_the_pixels(models, edited, name) -> None:
 
 
 def test_unedited_photo_fits_no_model(models, photo) -> None:
-    with pytest.raises(RestorableError, match="no restorable model fits.*; pass --op if you know"):
+    with pytest.raises(RestorableError, match="no restorable model fits.*; pass --model if"):
         identify(photo, models)
 
 
@@ -185,7 +185,7 @@ def test_cli_says_in_one_line_when_nothing_fits(photo, tmp_path: Path, capsys) -
     Image.fromarray(photo).save(src)
     assert main(["restore", str(src), "-o", str(tmp_path / "r.png")]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error:") and "--op" in err and "\n" not in err
+    assert err.startswith("error:") and "--model" in err and "\n" not in err
 
 
 def test_webp_input_is_restored(edited, photo, tmp_path: Path) -> None:

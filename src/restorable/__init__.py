@@ -21,11 +21,12 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def load(op: str, **kwargs):
-    """The shipped restorable model for operator ``op`` (see :mod:`restorable.models`)."""
+def load(model: str | None = None, **kwargs):
+    """The restorable model named ``model``: ``"l0"``, ``"l0-jpeg"``, ``"l0-learned"``, ... (see
+    :func:`restorable.models.load`; ``op=`` is the parameter's old name)."""
     from restorable.models import load as _load
 
-    return _load(op, **kwargs)
+    return _load(model, **kwargs)
 
 
 def identify(img, **kwargs):
@@ -37,10 +38,10 @@ def identify(img, **kwargs):
     return _identify(img, **kwargs)
 
 
-def restore_file(path, op=None, **kwargs):
+def restore_file(path, model=None, **kwargs):
     """Restore an edited file: its record, else the model identified from the pixels; any crop
     offset; a :class:`~restorable.realworld.RestorableWarning` when a PNG's pixels changed since
     apply (see :func:`restorable.realworld.restore_file`)."""
     from restorable.realworld import restore_file as _restore_file
 
-    return _restore_file(path, op, **kwargs)
+    return _restore_file(path, model, **kwargs)

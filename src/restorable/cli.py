@@ -136,10 +136,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from restorable.realworld import confidence_image, error_map, restore_file
 
     check_png_compression(level := args.png_compression)
-    if args.op is not None:
+    if args.model is not None:
         from restorable.names import check_model_name
 
-        check_model_name(args.op, "--op")  # once, before any file
+        check_model_name(args.model, "--model")  # once, before any file
     cache: dict[str, object] = {}
     maps = Path(args.confidence_map) if args.confidence_map else None
     several = len(args.inputs) > 1 or any(Path(i).is_dir() for i in args.inputs)
@@ -152,7 +152,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
             warnings.simplefilter("always")
             result = restore_file(
                 src,
-                args.op,
+                args.model,
                 weights_dir=args.weights,
                 tile=args.tile or "auto",
                 notes=notes,
@@ -319,7 +319,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def demo_models(names: list[str]) -> list[str]:
     """The guided PNG model of each operator: OP-jpeg shares its operator and look, OP-learned
     needs no operator, OP-cond at its default setting is OP again."""
-    return [m for m in names if not m.endswith(("-jpeg", "-learned", "-cond"))]
+    from restorable.models import read_card_of
+
+    return [m for m in names if read_card_of(m).variant == "guided"]
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -433,9 +435,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("restore", help="recover the original photos from edited files")
     s.add_argument(
-        "--op",
-        help="model that made the files (default: the file's record, else identified from the "
-        "pixels)",
+        "--model",
+        "--op",  # its name before 0.2, kept as an alias
+        dest="model",
+        metavar="MODEL",
+        help="model that made the files, e.g. l0-jpeg (default: the file's record, else "
+        "identified from the pixels); --op is an old name for it",
     )
     s.add_argument(
         "--confidence-map",
@@ -534,7 +539,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("eval", help="approximation and restoration PSNR/SSIM on validation photos")
-    s.add_argument("--op", required=True)
+    s.add_argument(
+        "--model",
+        "--op",  # its name before 0.2, kept as an alias
+        dest="op",
+        metavar="MODEL",
+        required=True,
+        help="model to evaluate, e.g. l0 or l0-jpeg (--op is an old name for it)",
+    )
     s.add_argument("--photos", help="folder of your own photos (default: the validation split)")
     s.add_argument(
         "--jpeg",
@@ -558,7 +570,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("demo", help="apply, restore and compare on the bundled sample photos")
     s.add_argument("-o", "--output", default="restorable-demo", help="output folder")
-    s.add_argument("--op", nargs="*", help="operators (default: every shipped model)")
+    s.add_argument(
+        "--model",
+        "--op",  # its name before 0.2, kept as an alias
+        dest="op",
+        metavar="MODEL",
+        nargs="*",
+        help="models (default: the guided PNG model of every operator)",
+    )
     s.set_defaults(fn=cmd_demo)
 
     try:

@@ -13,12 +13,12 @@ class NoModelFits(RestorableError):
     """No model's signal was found in the pixels of a file without a record.
 
     The fact and what to do are kept apart because what to do depends on where the user is: the
-    CLI says "pass --op", the web page "choose the model".
+    CLI says "pass --model", the web page "choose the model".
     """
 
-    def __init__(self, fact: str, remedy: str = "pass --op") -> None:
+    def __init__(self, fact: str, remedy: str = "pass --model") -> None:
         self.fact = fact
-        super().__init__(f"{fact}; {remedy} if you know which operator made it")
+        super().__init__(f"{fact}; {remedy} if you know which model made it")
 
     def told(self, remedy: str) -> "NoModelFits":
         """The same error, telling the user ``remedy`` instead."""

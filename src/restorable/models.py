@@ -100,6 +100,24 @@ class ModelCard:
     def stem(self) -> str:
         return self.name or self.op
 
+    @property
+    def variant(self) -> str:
+        """What kind of model this is, read from what the card says it is (never from its
+        name, which a user chooses): "guided" (``OP``: ψ reads the classic operator's output),
+        "jpeg" (trained through JPEG), "cond" (a range of one setting), "learned" (the paper's
+        design: no operator at apply time), "pairs" (learned from a user's before/after
+        examples), or a baseline's architecture ("ied", "stega")."""
+        arch = self.net.get("arch") or "quasi-invertible"
+        if arch != "quasi-invertible":
+            return str(arch)
+        if self.net.get("cond"):
+            return "cond"
+        if self.training.get("pairs"):
+            return "pairs"
+        if self.training.get("jpeg"):
+            return "jpeg"
+        return "guided" if self.net.get("guided") else "learned"
+
 
 class RestorableModel:
     """A trained f̂ with ``apply`` and ``restore`` on whole photos of any size."""
@@ -407,6 +425,15 @@ def read_card(name: str, folder: str | Path | None = None) -> dict:
     return json.loads((found / f"{name}.json").read_text()) if found else {}
 
 
+def read_card_of(name: str, folder: str | Path | None = None) -> ModelCard:
+    """Model ``name``'s card as a :class:`ModelCard` (its ``variant`` among others), without
+    loading its weights; a one-line RestorableError if there is no such model."""
+    card = read_card(name, folder)
+    if not card:
+        raise RestorableError(f"no restorable model {name!r}")
+    return ModelCard(**card)
+
+
 def models_by_op(folder: str | Path | None = None) -> dict[str, list[str]]:
     """Model names grouped by the operator they learned (``l0``: l0, l0-jpeg, ...); a model
     learned from pairs is its own group. ``folder`` as for :func:`available_models`."""
@@ -417,18 +444,22 @@ def models_by_op(folder: str | Path | None = None) -> dict[str, list[str]]:
 
 
 def load(
-    op: str,
+    model: str | None = None,
     weights_dir: str | Path | None = None,
     device: str = "cpu",
     precision: str = "auto",
+    *,
+    op: str | None = None,
 ) -> RestorableModel:
-    """The restorable model ``op`` (an operator id, a variant name such as ``l0-jpeg``, or the
-    name of a model learned from pairs): from ``weights_dir``, else shipped, else the user's.
+    """The restorable model named ``model`` (``l0``, ``l0-jpeg``, ``l0-learned``, or the name
+    of a model learned from pairs): from ``weights_dir``, else shipped, else the user's.
+    ``op=`` is the parameter's name before 0.2, kept as a deprecated alias.
 
     ``device``: "cpu" or "cuda". ``precision``: "auto" (apply in bf16 where the device computes
     it natively: a CPU with AVX-512 BF16 or AMX, a recent GPU; restore in float32), "fp32"
     (the reference) or "bf16" (both).
     """
+    op = model_argument(model, op)
     folder = _find(check_model_name(op), weights_dir)
     if folder is None:
         where = " or ".join(str(d) for d in model_dirs(weights_dir))
@@ -439,6 +470,20 @@ def load(
     net = build_net(NetConfig(**card.net))  # ours, or a baseline when card.net["arch"] says so
     net.load_state_dict(load_file(str(weights)))
     return RestorableModel(net, card, device, precision)
+
+
+def model_argument(model: str | None, op: str | None) -> str:
+    """``model``, or the deprecated ``op=`` keyword's value (with a DeprecationWarning)."""
+    if op is not None:
+        import warnings
+
+        if model is not None:
+            raise RestorableError("give the model once: model=NAME (op= is its old name)")
+        warnings.warn("op= is now model=", DeprecationWarning, stacklevel=3)
+        return op
+    if model is None:
+        raise RestorableError("name the model to load, e.g. load('l0')")
+    return model
 
 
 def model_for(

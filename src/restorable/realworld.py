@@ -38,9 +38,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from restorable.errors import NoModelFits, RestorableError
+from restorable.errors import NoModelFits
 from restorable.image import as_float_image, check_image, to_uint8
-from restorable.models import RestorableModel, available_models, load, read_card
+from restorable.models import RestorableModel, available_models, load, read_card_of
 
 PHASES: tuple[tuple[int, int], ...] = ((0, 0), (0, 1), (1, 0), (1, 1))
 CROP = 256  # px, side of the central square identification looks at
@@ -178,12 +178,7 @@ def find_phase(model: RestorableModel, img: np.ndarray, crop: int = CROP) -> tup
 def candidates(weights_dir: str | None = None) -> list[str]:
     """The models identification tries by default (module doc): all but OP-learned, OP-cond."""
     names = available_models(weights_dir) if weights_dir else available_models()
-    return [
-        n
-        for n in names
-        if not n.endswith("-learned")
-        and not (read_card(n, weights_dir).get("net") or {}).get("cond")
-    ]
+    return [n for n in names if read_card_of(n, weights_dir).variant not in ("learned", "cond")]
 
 
 def _bar(names: list[str], desc: str, progress: bool) -> tqdm:
@@ -214,7 +209,10 @@ def identify(
     if not isinstance(models, dict):
         models = {n: load(n, weights_dir) for n in models}
     if not models:
-        raise RestorableError("no restorable models to identify the image with")
+        raise NoModelFits(
+            "no record, and no model that identification tries is installed (it leaves out "
+            "learned and conditioned models)"
+        )
     y = to_uint8(as_float_image(img)) if img.dtype != np.uint8 else img
     names = list(models)
     if len(names) > PREFILTER_ABOVE:
@@ -363,8 +361,9 @@ class Restoration:
 
 def restore_file(
     path,
-    op: str | None = None,
+    model: str | None = None,
     *,
+    op: str | None = None,
     weights_dir: str | None = None,
     tile: int | str | None = "auto",
     notes: list[str] | None = None,
@@ -379,7 +378,8 @@ def restore_file(
                         └ no ──► identify(pixels) ─► model + phase
              ─► phase (hash matches: 0, 0; else the most consistent of four) ─► restore
 
-    ``op`` (a model name) overrides the record and identification. A changed PNG issues a
+    ``model`` (a model name) overrides the record and identification (``op=`` is its old,
+    deprecated name). A changed PNG issues a
     :class:`RestorableWarning`; JPEG records hash the pixels before compression, so they are
     not compared (lossy codecs change every pixel a little; the confidence map shows where
     the change matters). ``device`` and ``precision``: as for :func:`restorable.load`;
@@ -400,16 +400,20 @@ def restore_file(
     cache = {} if cache is None else cache
     notes = [] if notes is None else notes
     if op is not None:
-        check_model_name(op, "--op")  # before any work
+        from restorable.models import model_argument
 
-    def model(name: str) -> RestorableModel:
+        model = model_argument(model, op)
+    if model is not None:
+        check_model_name(model, "--model")  # before any work
+
+    def get(name: str) -> RestorableModel:
         if name not in cache:
             cache[name] = load(name, weights_dir, device=device, precision=precision)
         return cache[name]
 
     record = read_record(path, notes)  # before the pixels: a crafted record costs nothing
     rgb, alpha = read_image(path, with_alpha=True, notes=notes)
-    if op is None and record is not None and not has_model(record.name, weights_dir):
+    if model is None and record is not None and not has_model(record.name, weights_dir):
         notes.append(
             f"record ignored: it names model {record.name!r}, which is not installed here"
         )
@@ -420,14 +424,14 @@ def restore_file(
     if meta and "sha" in meta and lossless:
         changed = warn_if_changed(rgb, meta, lossless)
     found = None
-    if op is not None:
-        name, source = op, "option"
+    if model is not None:
+        name, source = model, "option"
     elif record is not None:
         name, source = record.name, "record"
     else:
-        found = identify(rgb, {n: model(n) for n in candidates(weights_dir)}, progress=progress)
+        found = identify(rgb, {n: get(n) for n in candidates(weights_dir)}, progress=progress)
         name, source = found.name, "pixels"
-    m = model(name)
+    m = get(name)
     gain = None
     if found is not None:
         phase = found.phase

@@ -163,10 +163,14 @@ def main() -> None:
     img = img[: img.shape[0] // 8 * 8, : img.shape[1] // 8 * 8]
     sheet = None
     if args.learned:
-        from restorable.models import available_models
+        from restorable.models import available_models, read_card_of
 
-        names = [n for n in available_models() if n.endswith("-learned")]
-        names = [f"{op}-learned" for op in operator_ids() if f"{op}-learned" in names]
+        learned = {}  # operator -> its learned model, in the registry's order
+        for n in available_models():
+            card = read_card_of(n)
+            if card.variant == "learned":
+                learned.setdefault(card.op, n)
+        names = [learned[op] for op in operator_ids() if op in learned]
         sheet = labelled_grid(model_rows(img, names), 4)
     elif args.settings:
         sheet = labelled_grid(settings_rows(img, args.settings), 7)
