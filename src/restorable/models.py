@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -355,6 +356,22 @@ def save_model(net: QuasiInvertibleNet, card: ModelCard, folder: Path, half: boo
     meta.with_suffix(".tmp").write_text(json.dumps(card.__dict__, indent=1) + "\n")
     meta.with_suffix(".tmp").replace(meta)
     return path
+
+
+def install_model(src: Path, stem: str, dest: Path) -> Path:
+    """Copy model ``stem`` (weights, then card) from folder ``src`` into ``dest``; returns dest.
+
+    Each file goes to a hidden temporary name beside its target and is renamed over it, the
+    weights first: a reader never sees a half-written file, nor a card without its weights.
+    The one installer of ``train --install``, ``train --all --install`` and ``train --pairs``.
+    """
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for ext in (".safetensors", ".json"):
+        tmp = dest / f".{stem}{ext}.tmp"
+        shutil.copyfile(Path(src) / f"{stem}{ext}", tmp)
+        tmp.replace(dest / f"{stem}{ext}")
+    return dest
 
 
 def _models_in(folder: Path) -> list[str]:
