@@ -14,8 +14,6 @@ from pathlib import Path
 
 from restorable.errors import RestorableError
 
-SAMPLES = Path(__file__).with_name("samples")
-
 
 def _param(text: str) -> tuple[str, object]:
     if "=" not in text:
@@ -227,16 +225,17 @@ def demo_models(names: list[str]) -> list[str]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """apply → save PNG → restore → compare, for every shipped model on the bundled samples."""
+    from restorable.data.split import sample_photos
     from restorable.evaluation.compare import compare_sheet
     from restorable.evaluation.metrics import psnr
-    from restorable.files import list_images, read_image, write_image
+    from restorable.files import read_image, write_image
     from restorable.image import to_uint8
     from restorable.models import available_models, load
     from restorable.operators import operator_ids, reference
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    samples = list_images(SAMPLES)
+    samples = sample_photos()
     print(f"{'model':8} {'sample':48} {'approx':>8} {'restore':>8}   sheet")
     names = args.op or demo_models(available_models())
     for name in names:

@@ -226,7 +226,18 @@ def read_config(path: str | None) -> dict:
         raise RestorableError(f"--config {path}: {e}") from None
 
 
-TUNING = ("steps", "minutes", "batch", "crop", "lr", "ema", "seed", "precision", "threads")
+TUNING = (
+    "photos",
+    "steps",
+    "minutes",
+    "batch",
+    "crop",
+    "lr",
+    "ema",
+    "seed",
+    "precision",
+    "threads",
+)
 
 
 def base_from_args(args: argparse.Namespace, keys=TUNING) -> dict:

@@ -7,7 +7,8 @@
     painting ─► loss network (random, fixed) ─► Gram targets
     loss = content(y, x) + style_weight · Gram(y, painting) + tv_weight · TV(y)     (Adam)
 
-Photos come from the project's train split (``restorable/data/split.json``; a deterministic
+Photos come from the project's train split (``data.pairs.shared_photos``: ``$RESTORABLE_PHOTOS``
+or ``../shared/photos`` beside the checkout) (``restorable/data/split.json``; a deterministic
 ~10 % hash split of the file names stands in while that file does not exist). Photos are
 decoded once, downscaled so their short side is 1.25 × ``size``, and kept in memory.
 Everything random (initial weights, crops, flips) is drawn from seeded generators whose states
@@ -26,10 +27,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from restorable.data.pairs import shared_photos
 from restorable.operators.style_transfer import DEFAULT_ARCH, WEIGHTS_DIR, build_net
 from restorable.training.style_losses import CHOSEN, PerceptualLoss, make_loss_network
 
-DEFAULT_PHOTOS = Path("/work/shared/photos")
 SPLIT_FILE = Path(__file__).resolve().parent.parent / "data" / "split.json"
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
@@ -42,11 +43,12 @@ def hash_is_val(name: str) -> bool:
 def split_photos(photos_dir: Path, part: str = "train") -> list[Path]:
     """Photos of ``part`` ("train" or "val"), from split.json if present, else the hash split."""
     photos_dir = Path(photos_dir)
+    project = shared_photos().resolve()  # the project's photos, whose split.json applies
     files = sorted(p for p in photos_dir.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
-    if SPLIT_FILE.exists() and photos_dir.resolve() == DEFAULT_PHOTOS.resolve():
+    if SPLIT_FILE.exists() and photos_dir.resolve() == project:
         names = set(json.loads(SPLIT_FILE.read_text())[part])
         return [p for p in files if p.name in names]
-    if photos_dir.resolve() != DEFAULT_PHOTOS.resolve() and part == "train":
+    if photos_dir.resolve() != project and part == "train":
         return files  # a user's own folder: train on all of it
     want_val = part == "val"
     return [p for p in files if hash_is_val(p.name) == want_val]
@@ -138,7 +140,7 @@ def train_style(
 
     log = log or (lambda _msg: None)
     style_path = Path(style_path)
-    photos_dir = Path(photos_dir) if photos_dir is not None else DEFAULT_PHOTOS
+    photos_dir = Path(photos_dir) if photos_dir is not None else shared_photos()
     out_dir = Path(out_dir) if out_dir is not None else WEIGHTS_DIR
     run_dir = Path(run_dir) if run_dir is not None else Path("runs") / f"style_{name}"
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -45,6 +45,7 @@ from restorable.network.model import NetConfig
 from restorable.network.storage import jpeg, quantize
 from restorable.training.history import carry_on, prior_training
 from restorable.training.losses import LossWeights, total_loss
+from restorable.training.recipes import JPEG_QUALITIES
 
 
 @dataclass
@@ -73,7 +74,7 @@ class TrainConfig:
     loss: LossWeights = field(default_factory=LossWeights)
     net: NetConfig = field(default_factory=NetConfig)
     jpeg: bool = False  # compression-aware training (JPEG on half of the batches)
-    jpeg_qualities: tuple[int, int] = (60, 95)
+    jpeg_qualities: tuple[int, int] = JPEG_QUALITIES  # 70-95: why in recipes.py
     # chroma subsampling drawn per image (Pillow: 0 = 4:4:4, 2 = 4:2:0): files get re-encoded
     # by phones and websites at 4:2:0, so the JPEG-aware models train on both
     jpeg_subsampling: tuple[int, ...] = (0, 2)
