@@ -44,6 +44,7 @@ from restorable.network.factory import build_net, load_weights
 from restorable.network.model import NetConfig
 from restorable.network.storage import jpeg, quantize
 from restorable.training.history import carry_on, prior_training
+from restorable.training.loop import Loop, atomic_save
 from restorable.training.losses import LossWeights, total_loss
 from restorable.training.recipes import JPEG_QUALITIES
 
@@ -365,11 +366,12 @@ def _setup_device(cfg: TrainConfig) -> tuple[str, int, bool]:
     return device, rank, distributed
 
 
-class Trainer:
+class Trainer(Loop):
     """One model's training in parts: :meth:`step` (one optimisation step), :meth:`validate`,
     :meth:`checkpoint` (everything a run needs to carry on, written atomically), :meth:`resume`
     (read it back) and :meth:`write_model` (the weights and card, by ``models.save_model``);
-    :meth:`run` is the loop that calls them. :func:`train` is ``Trainer(cfg).run()``.
+    :meth:`run` runs them in the loop all trainers share (``loop.Loop``). :func:`train` is
+    ``Trainer(cfg).run()``.
 
     Deterministic: the seed fixes the weights, the crops (``source``), the JPEG draws (``rng``)
     and torch's generator; the checkpoint holds the state of each, so a resumed run takes the
@@ -384,6 +386,7 @@ class Trainer:
             )
         self.cfg, self.progress = cfg, progress
         self.device, self.rank, self.distributed = _setup_device(cfg)
+        self.lead, self.ckpt_seconds = self.rank == 0, cfg.ckpt_minutes * 60
         self.run_dir = Path(cfg.run_dir.format(op=cfg.op))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.source = source or CropSource(cfg, self.device, self.rank, progress)
@@ -486,10 +489,7 @@ class Trainer:
             "trained_s": self.trained_s(),
             "prior": self.prior,
         }
-        tmp = self.run_dir / "checkpoint.tmp"
-        torch.save(state, tmp)
-        tmp.replace(self.ckpt_path)
-        return self.ckpt_path
+        return atomic_save(state, self.ckpt_path)
 
     def validate(self) -> dict[str, float]:
         """Progress figures of the kept weights (the average with ``ema``) on fixed crops."""
@@ -611,38 +611,34 @@ class Trainer:
             rec.update(self.validate())
         return rec
 
+    def after_step(self, figures: dict) -> None:
+        """Advance the bar; write the log line, if this step has one."""
+        self.bar.update(1)
+        rec = self.log_record(figures) if self.lead else None
+        if rec is None:
+            return
+        if "val_approx_psnr" in rec:
+            approx, restore = rec["val_approx_psnr"], rec["val_restore_psnr"]
+            self.bar.set_postfix(approx=f"{approx:.2f}", restore=f"{restore:.2f}")
+        self.log.write(json.dumps(rec) + "\n")
+        self.log.flush()
+
     def run(self, resume: bool = False) -> Path:
-        """The loop: steps, a log line every 50, a checkpoint every ``ckpt_minutes``, the model
-        at the end; returns the run folder."""
-        cfg, lead = self.cfg, self.rank == 0
+        """The loop (``loop.Loop``): steps, a log line every 50, a checkpoint and the model every
+        ``ckpt_minutes`` and at the end; returns the run folder."""
+        cfg = self.cfg
         if resume:
             self.resume()
         (self.run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1) + "\n")
-        self.started = last_ckpt = time.time()
-        bar = tqdm(
-            total=cfg.steps, initial=self.step_no, disable=not self.progress or not lead,
-            desc=cfg.op,
-        )  # fmt: skip
+        self.started = time.time()
+        off = not self.progress or not self.lead
+        self.bar = tqdm(total=cfg.steps, initial=self.step_no, disable=off, desc=cfg.op)
         self.net.train()
         try:
-            with open(self.run_dir / "log.jsonl", "a") as log:
-                while not self.finished():
-                    figures = self.step()
-                    bar.update(1)
-                    rec = self.log_record(figures) if lead else None
-                    if rec is not None:
-                        if "val_approx_psnr" in rec:
-                            approx, restore = rec["val_approx_psnr"], rec["val_restore_psnr"]
-                            bar.set_postfix(approx=f"{approx:.2f}", restore=f"{restore:.2f}")
-                        log.write(json.dumps(rec) + "\n")
-                        log.flush()
-                    if lead and time.time() - last_ckpt > cfg.ckpt_minutes * 60:
-                        self.save()
-                        last_ckpt = time.time()
-            if lead:
-                self.save(final=True)
+            with open(self.run_dir / "log.jsonl", "a") as self.log:
+                self.loop()
         finally:
-            bar.close()
+            self.bar.close()
             if self.distributed:
                 dist.destroy_process_group()
         return self.run_dir
