@@ -8,6 +8,9 @@
     ─► N worker processes (one model each; several share one GPU) ─► OUT/weights (fp16)
                                                                   ─► OUT/results/NAME.json (eval)
 
+Every job's config is its recipe (``recipes.recipe``: the device's preset, the --config file
+and tuning flags, the variant's changes), the one ``train --op OP --variants V`` builds.
+
 Small models leave a GPU mostly idle, so the jobs run side by side in separate processes (one
 CUDA context each, one CPU thread each for crops and JPEG). ``--minutes`` is the wall-clock
 budget of the whole run: pairs are computed first, the rest is split between the jobs by how many
@@ -38,11 +41,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from restorable.errors import RestorableError
-from restorable.training.recipes import (  # noqa: F401  (VARIANTS, model_name: public here too)
-    VARIANTS,
-    model_name,
-    recipe,
-)
+from restorable.training.recipes import check_variant, recipe
 
 
 @dataclass
@@ -111,8 +110,7 @@ def parse_variants(variants: list[str], ops: list[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for entry in variants:
         name, _, own = entry.partition(":")
-        if name not in VARIANTS:
-            raise RestorableError(f"unknown variant {name!r}; choose from {' '.join(VARIANTS)}")
+        check_variant(name)
         chosen = [o for o in own.split("+") if o] if own else list(ops)
         out.setdefault(name, [])
         out[name] += [o for o in chosen if o not in out[name]]

@@ -37,6 +37,10 @@ class Loop:
 
     ckpt_seconds: float = 180.0
     lead: bool = True
+    ckpt_path: Path
+    device: str
+    net: torch.nn.Module
+    opt: torch.optim.Optimizer
 
     def step(self) -> dict:
         raise NotImplementedError
@@ -49,6 +53,16 @@ class Loop:
 
     def resume(self) -> bool:
         raise NotImplementedError
+
+    def read_checkpoint(self) -> dict | None:
+        """The checkpoint at ``ckpt_path`` with the network's and the optimiser's states loaded
+        (the rest is the subclass's to restore); None when there is none."""
+        if not self.ckpt_path.exists():
+            return None
+        state = torch.load(self.ckpt_path, map_location=self.device, weights_only=False)
+        self.net.load_state_dict(state["net"])
+        self.opt.load_state_dict(state["opt"])
+        return state
 
     def save(self, final: bool = False) -> None:
         """What a run leaves every ``ckpt_seconds`` and at the end; by default the checkpoint."""

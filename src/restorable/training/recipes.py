@@ -88,6 +88,13 @@ def model_name(op: str, variant: str) -> str:
     return op if variant == "png" else f"{op}-{variant}"
 
 
+def check_variant(variant: str) -> str:
+    """``variant`` if it is one of :data:`VARIANTS`; a one-line error otherwise."""
+    if variant not in VARIANTS:
+        raise RestorableError(f"unknown variant {variant!r}; choose from {' '.join(VARIANTS)}")
+    return variant
+
+
 def merge(cfg: dict, changes: dict) -> dict:
     """``cfg`` updated by ``changes`` in place, the ``net`` and ``loss`` dicts key by key (a
     config naming ``net.blocks`` keeps the recipe's ``net.guided``)."""
@@ -111,8 +118,8 @@ def recipe(
     changes (None: none, the plain recipe ``train --op`` starts from) and the operator's."""
     from restorable.network.conditioning import RANGES, net_cond
 
-    if variant is not None and variant not in VARIANTS:
-        raise RestorableError(f"unknown variant {variant!r}; choose from {' '.join(VARIANTS)}")
+    if variant is not None:
+        check_variant(variant)
     cfg = merge(copy.deepcopy(PRESETS["cuda" if device == "cuda" else "cpu"]), base or {})
     cfg.update(copy.deepcopy(OP_OVERRIDES.get(op, {})))
     cfg["op"] = op

@@ -167,11 +167,9 @@ class StyleTrainer(Loop):
         self.parts: dict = {}
 
     def resume(self) -> bool:
-        if not self.ckpt_path.exists():
+        ck = self.read_checkpoint()
+        if ck is None:
             return False
-        ck = torch.load(self.ckpt_path, map_location=self.device, weights_only=False)
-        self.net.load_state_dict(ck["net"])
-        self.opt.load_state_dict(ck["opt"])
         self.rng.bit_generator.state = ck["rng"]
         torch.set_rng_state(ck["torch_rng"])
         self.step_no, self.elapsed = ck["step"], ck.get("elapsed", 0.0)

@@ -448,11 +448,9 @@ class Trainer(Loop):
 
     def resume(self) -> bool:
         """Carry on from the run folder's checkpoint, if there is one (False: none)."""
-        if not self.ckpt_path.exists():
+        state = self.read_checkpoint()
+        if state is None:
             return False
-        state = torch.load(self.ckpt_path, map_location=self.device, weights_only=False)
-        self.net.load_state_dict(state["net"])
-        self.opt.load_state_dict(state["opt"])
         if self.disc is not None and "disc" in state:
             self.disc.load_state_dict(state["disc"])
             self.disc_opt.load_state_dict(state["disc_opt"])
