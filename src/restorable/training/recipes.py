@@ -150,15 +150,16 @@ def recipe(
 
 # ── the argument set ─────────────────────────────────────────────────────────────────────────
 # Each flag of `train`: the commands that honour it ("op": train --op, "all": train --all,
-# "pairs": train --pairs) and, for the others, why not. check_flags refuses a flag given to a
-# command outside its set; tests/test_recipes.py gives every flag to every command.
+# "pairs": train --pairs) and, for the others, why not (one reason, or one per command).
+# check_flags refuses a flag given to a command outside its set; tests/test_recipes.py gives
+# every flag to every command.
 OP, ALL, PAIRS = "op", "all", "pairs"
 EVERY = (OP, ALL, PAIRS)
 ONE_MODEL = (OP, PAIRS)
-ARCH = "--all: each variant sets its network (e.g. --variants ablation-k4); give it with --op"
-LOSS = "--all: each variant sets its loss weights (recipes.VARIANT_CHANGES); give it with --op"
-FLAGS: dict[str, tuple[tuple[str, ...], str]] = {
-    "op": ((OP,), "--all trains the operators of --ops; --pairs learns its own edit (--name)"),
+ARCH = "each variant sets its network (e.g. --variants ablation-k4); give it with --op"
+LOSS = "each variant sets its loss weights (recipes.VARIANT_CHANGES); give it with --op"
+FLAGS: dict[str, tuple[tuple[str, ...], str | dict[str, str]]] = {
+    "op": ((OP,), {ALL: "it trains the operators of --ops", PAIRS: "it learns an edit (--name)"}),
     "photos": ((OP, ALL), "--pairs trains on its BEFORE/AFTER folders"),
     "steps": (EVERY, ""),
     "minutes": (EVERY, ""),
@@ -179,8 +180,8 @@ FLAGS: dict[str, tuple[tuple[str, ...], str]] = {
     "adversarial": (ONE_MODEL, LOSS),
     "no_psi": (ONE_MODEL, ARCH),
     "no_restore_loss": (ONE_MODEL, LOSS),
-    "guided": ((OP,), "a model learned from pairs has no operator to guide it; --all: " + ARCH),
-    "cond": ((OP,), "--cond needs an operator's setting range; with --all: --variants cond"),
+    "guided": ((OP,), {ALL: ARCH, PAIRS: "a model learned from pairs has no operator to guide"}),
+    "cond": ((OP,), {ALL: "give --variants cond", PAIRS: "it needs an operator's setting range"}),
     "name": (ONE_MODEL, "--all names its models OP-VARIANT"),
     "run_dir": (ONE_MODEL, "--all keeps every run under --out"),
     "resume": (EVERY, ""),  # --all always carries on (--retrain starts afresh)
@@ -215,6 +216,7 @@ def check_flags(args: argparse.Namespace) -> str:
     for dest, (honoured, why) in FLAGS.items():
         given = getattr(args, dest, None) not in (None, False)
         if given and command not in honoured:
+            why = why[command] if isinstance(why, dict) else why
             raise RestorableError(f"{flag_name(dest)} does not apply to train --{command}: {why}")
     if command == OP and args.variants and len(args.variants.split(",")) != 1:
         raise RestorableError("--variants with --op: give one variant (several need --all)")
