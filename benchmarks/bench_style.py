@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from restorable.data.pairs import shared_photos
 from restorable.evaluation.style_metrics import (
     STYLE_SIZE,
     content_distance,
@@ -48,11 +49,11 @@ from restorable.evaluation.style_metrics import (
     style_distance,
 )
 from restorable.operators.style_transfer import StyleNet, load_style_net, run_net, stylise
-from restorable.training.style import DEFAULT_PHOTOS, load_style, split_photos
+from restorable.training.style import load_style, split_photos
 
 STYLES = {
-    "rain": "/work/shared/styles/rain_princess.jpg",
-    "scream": "/work/shared/styles/the_scream.jpg",
+    "rain": str(shared_photos().parent / "styles" / "rain_princess.jpg"),
+    "scream": str(shared_photos().parent / "styles" / "the_scream.jpg"),
 }
 SHEET_PHOTOS = [
     "scikit-image__astronaut.jpg",
@@ -69,7 +70,7 @@ def _read(path: Path, long_side: int) -> np.ndarray:
 
 def bench_photos(n: int) -> list[Path]:
     """The sheet photos first, then further validation photos (sorted) up to ``n``."""
-    val = split_photos(DEFAULT_PHOTOS, "val")
+    val = split_photos(shared_photos(), "val")
     first = [p for p in val if p.name in SHEET_PHOTOS]
     rest = [p for p in val if p.name not in SHEET_PHOTOS]
     return (first + rest)[:n]
@@ -88,7 +89,7 @@ def write_sheet(path: Path, long_side: int = 360) -> None:
     """Rows: sheet photos; columns: photo, rain, scream (JPEG, quality chosen to stay < 400 KB)."""
     rows = []
     for name in SHEET_PHOTOS:
-        img = _read(DEFAULT_PHOTOS / name, long_side)
+        img = _read(shared_photos() / name, long_side)
         h, w = img.shape[:2]
         if h > w:  # keep rows the same height: fit portrait photos to the row height
             img = resize_long(img, round(long_side * 0.75))

@@ -17,6 +17,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from restorable.training.recipes import recipe
 from restorable.training.train import TrainConfig, autocast_passes, precision_label, train
 
 SAMPLES = Path(__file__).parents[1] / "src" / "restorable" / "samples"
@@ -39,7 +40,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.steps < 100:
         ap.error("--steps must be at least 100 (the timing starts at step 50)")
-    config = json.loads((Path(__file__).parents[1] / "configs" / "cpu.json").read_text())
+    config = recipe(args.op, "png", "cpu")  # the shipped CPU recipe, on any --device
     figures = {}
     with tempfile.TemporaryDirectory() as tmp:
         for precision in ("fp32", "auto"):

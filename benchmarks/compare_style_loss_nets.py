@@ -17,9 +17,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from restorable.data.pairs import shared_photos
 from restorable.evaluation.style_metrics import content_distance, resize_long, style_distance
 from restorable.operators.style_transfer import load_style_net, run_net
-from restorable.training.style import DEFAULT_PHOTOS, load_style
+from restorable.training.style import load_style
 from restorable.training.style_losses import LOSS_NETWORKS
 
 VAL_PHOTOS = [
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     from restorable.training.style import train_style
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--style", default="/work/shared/styles/rain_princess.jpg")
+    ap.add_argument("--style", default=str(shared_photos().parent / "styles" / "rain_princess.jpg"))
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--size", type=int, default=192)
     ap.add_argument("--out", default="runs/loss_net_compare")
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     scores = {k: [] for k in kinds}
     for name in VAL_PHOTOS:
-        img = np.asarray(Image.open(DEFAULT_PHOTOS / name).convert("RGB"), np.float32) / 255
+        img = np.asarray(Image.open(shared_photos() / name).convert("RGB"), np.float32) / 255
         img = resize_long(img, 320)
         row = [img]
         for kind in kinds:

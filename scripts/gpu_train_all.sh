@@ -12,7 +12,7 @@
 # BENCH=0 (skip the inference timings that run beside the pairs), PHOTOS (the carried folder;
 # its every tenth photo is held out for the indicative eval there: measure back here).
 #
-# VARIANTS takes any of restorable.training.everything.VARIANTS, each on every op of OPS or, as
+# VARIANTS takes any of restorable.training.recipes.VARIANTS, each on every op of OPS or, as
 # VARIANT:OP+OP, on its own ops. The default carries bwp (the one guided model below Table 1)
 # and every op's learned model (the paper's design, the least trained) on from the shipped
 # weights, in their architecture, at batch 32 (on an H100, four models at batch 32 made 4x the

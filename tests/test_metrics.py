@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from restorable.evaluation.metrics import clipped_pixels, edited_pixels, masked_psnr, psnr
 
@@ -32,3 +33,13 @@ def test_clipped_and_edited_pixels() -> None:
     orig[1, 1] = 101  # one level: rounding, not an edit
     orig[2, 2] = 110
     assert edited_pixels(orig, ref).sum() == 1 and edited_pixels(orig, ref)[2, 2]
+
+
+def test_float_psnr_is_peak_one_and_finite() -> None:
+    """The float pipeline's PSNR (realworld's consistency): peak 1, unrounded, capped at 120 dB
+    so that a score difference stays finite."""
+    from restorable.evaluation.metrics import float_psnr
+
+    a = np.zeros((4, 4, 3))
+    assert float_psnr(a, a + 0.1) == pytest.approx(20.0)
+    assert float_psnr(a, a) == pytest.approx(120.0)

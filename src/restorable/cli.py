@@ -15,8 +15,6 @@ from pathlib import Path
 from restorable.errors import RestorableError
 from restorable.files import PNG_COMPRESSION
 
-SAMPLES = Path(__file__).with_name("samples")
-
 
 def _param(text: str) -> tuple[str, object]:
     if "=" not in text:
@@ -205,104 +203,34 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _carry_on_from(cfg, init: Path, name: str) -> None:
-    """``train --op OP --init-from WEIGHTS|FOLDER``: start from earlier weights, in the network
-    they were trained in (their card's; ``--blocks``/``--refine`` then change it)."""
-    from restorable.network.model import NetConfig
-
-    weights = init / f"{name}.safetensors" if init.is_dir() else init
-    card = weights.with_suffix(".json")
-    if weights.suffix != ".safetensors" or not weights.is_file() or not card.is_file():
-        raise RestorableError(
-            f"--init-from {init}: no {weights.name} with its .json card there"
-            if init.is_dir()
-            else f"--init-from {init}: give a model's .safetensors (its .json card beside it)"
-        )
-    cfg.init_from = str(weights)
-    cfg.net = NetConfig(**json.loads(card.read_text())["net"])
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    from restorable.models import WEIGHTS_DIR
-    from restorable.training.train import TrainConfig, train
+    """``train --op`` / ``--pairs`` / ``--all``: the config from training.recipes (one recipe
+    and one argument set for all three; a flag a command cannot honour is refused there)."""
+    from restorable.training.recipes import check_flags, one_model_config
 
-    if args.all:
+    command = check_flags(args)
+    if command == "all":
         from restorable.training.everything_cli import run
 
         return run(args)
-    if args.pairs:
-        from restorable.training.from_pairs import pairs_config
+    from restorable.training.train import train
 
-        if args.op:
-            raise RestorableError("--pairs learns its own edit: give --name, not --op")
-        base = pairs_config(*args.pairs, args.name, args.device or "cpu")
-        args.op = base["op"]
-    elif not args.op:
-        raise RestorableError("say which operator to train (--op OP), or --all, or --pairs")
-    else:
-        base = {"op": args.op}
-    if args.config:
-        base.update(json.loads(Path(args.config).read_text()))
-        base["op"] = args.op
-    cfg = TrainConfig.from_dict(base)
-    settings = ("photos", "steps", "minutes", "batch", "crop", "lr", "ema", "seed", "threads")
-    for name in (*settings, "device", "precision"):
-        value = getattr(args, name)
-        if value is not None:
-            setattr(cfg, name, value)
-    if args.param:
-        cfg.params = dict(args.param)
-    if args.jpeg:
-        cfg.jpeg = True
-    if args.init_from:
-        _carry_on_from(cfg, Path(args.init_from), args.name or cfg.name or cfg.op)
-    if args.blocks:
-        cfg.net.blocks = args.blocks
-    if args.refine is not None:
-        cfg.net.refine = args.refine
-    if args.no_psi:
-        cfg.net.use_psi = False
-    if args.guided:
-        cfg.net.guided = True
-    if args.cond:  # Table 3: one guided model for a range of the main setting, fed to ψ
-        from restorable.network.conditioning import RANGES, net_cond
-
-        if cfg.op not in RANGES:
-            raise RestorableError(
-                f"--cond: no setting range for {cfg.op!r}; ops: {' '.join(RANGES)}"
-            )
-        cfg.net.guided, cfg.net.cond = True, net_cond(cfg.op)
-        cfg.param_values = list(RANGES[cfg.op]["values"])
-        cfg.name, cfg.version = f"{cfg.op}-cond", f"{cfg.op}-cond-v1"
-    if args.loss_weights:
-        cfg.loss.approx, cfg.loss.restore, cfg.loss.delta = args.loss_weights
-    if args.no_restore_loss:
-        cfg.loss.restore = 0.0
-    if args.adversarial is not None:
-        cfg.loss.adversarial = args.adversarial
-    if args.run_dir:
-        cfg.run_dir = args.run_dir
-    if args.name:
-        cfg.name = args.name
-        cfg.version = f"{args.name}-v1"
+    cfg = one_model_config(args, command)
     run = train(cfg, resume=args.resume)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
-    print(f"model written to {run}/{cfg.name or cfg.op}.safetensors")
+    stem = cfg.name or cfg.op
+    print(f"model written to {run}/{stem}.safetensors")
     if cfg.pairs:
         from restorable.training.from_pairs import install_user_model
 
-        print(
-            f"installed into {install_user_model(run, cfg.name)}: restorable apply --op {cfg.name}"
-        )
+        dest = install_user_model(run, cfg.name)
+        print(f"installed into {dest}: restorable apply --op {cfg.name}")
         return 0
     if args.install:
-        import shutil
+        from restorable.models import WEIGHTS_DIR, install_model
 
-        stem = cfg.name or cfg.op
-        for ext in (".safetensors", ".json"):
-            shutil.copy(run / f"{stem}{ext}", WEIGHTS_DIR / f"{stem}{ext}")
-        print(f"installed into {WEIGHTS_DIR}")
+        print(f"installed into {install_model(run, stem, WEIGHTS_DIR)}")
     return 0
 
 
@@ -326,9 +254,10 @@ def demo_models(names: list[str]) -> list[str]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """apply → save PNG → restore → compare, for every shipped model on the bundled samples."""
+    from restorable.data.split import sample_photos
     from restorable.evaluation.compare import compare_sheet
     from restorable.evaluation.metrics import psnr
-    from restorable.files import list_images, read_image, write_image
+    from restorable.files import read_image, write_image
     from restorable.image import to_uint8
     from restorable.models import available_models, load
     from restorable.operators import operator_ids, reference
@@ -336,7 +265,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    samples = list_images(SAMPLES)
+    samples = sample_photos()
     print(f"{'model':8} {'sample':48} {'approx':>8} {'restore':>8}   sheet")
     names = args.op or demo_models(available_models())
     for name in names:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -362,18 +363,51 @@ def save_model(net: QuasiInvertibleNet, card: ModelCard, folder: Path, half: boo
     stored). The network still computes in fp32, so apply and restore use the very same
     weights and the inverse stays exact.
     """
+    metadata = {"op": card.op, "version": card.version}
+    return write_weights(folder, card.stem, net, card.__dict__, half, metadata)
+
+
+def write_weights(
+    folder: Path,
+    stem: str,
+    net: torch.nn.Module,
+    card: dict,
+    half: bool = False,
+    metadata: dict | None = None,
+    indent: int = 1,
+) -> Path:
+    """``stem.safetensors`` (the weights of ``net``, fp16 if ``half``) and its JSON ``card``
+    into ``folder``, each through a temporary file and a rename, the weights first (a card is
+    never seen without its weights). Every model the project trains is written so: the
+    restorable models (:func:`save_model`) and the style networks (``training/style.py``)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     dtype = torch.float16 if half else torch.float32
-    state = {k: v.detach().to(dtype).cpu().contiguous() for k, v in net.state_dict().items()}
-    path = folder / f"{card.stem}.safetensors"
+    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in net.state_dict().items()}
+    path = folder / f"{stem}.safetensors"
     tmp = path.with_suffix(".tmp")
-    save_file(state, str(tmp), metadata={"op": card.op, "version": card.version})
+    save_file(state, str(tmp), metadata=metadata)
     tmp.replace(path)
-    meta = folder / f"{card.stem}.json"
-    meta.with_suffix(".tmp").write_text(json.dumps(card.__dict__, indent=1) + "\n")
+    meta = folder / f"{stem}.json"
+    meta.with_suffix(".tmp").write_text(json.dumps(card, indent=indent) + "\n")
     meta.with_suffix(".tmp").replace(meta)
     return path
+
+
+def install_model(src: Path, stem: str, dest: Path) -> Path:
+    """Copy model ``stem`` (weights, then card) from folder ``src`` into ``dest``; returns dest.
+
+    Each file goes to a hidden temporary name beside its target and is renamed over it, the
+    weights first: a reader never sees a half-written file, nor a card without its weights.
+    The one installer of ``train --install``, ``train --all --install`` and ``train --pairs``.
+    """
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for ext in (".safetensors", ".json"):
+        tmp = dest / f".{stem}{ext}.tmp"
+        shutil.copyfile(Path(src) / f"{stem}{ext}", tmp)
+        tmp.replace(dest / f"{stem}{ext}")
+    return dest
 
 
 def _models_in(folder: Path) -> list[str]:

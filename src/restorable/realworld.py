@@ -39,6 +39,7 @@ import numpy as np
 from tqdm import tqdm
 
 from restorable.errors import NoModelFits
+from restorable.evaluation.metrics import float_psnr
 from restorable.image import as_float_image, check_image, to_uint8
 from restorable.models import RestorableModel, available_models, load, read_card_of
 
@@ -84,11 +85,6 @@ class Identification:
             f"identified {emphasis}{self.name}{emphasis} from the pixels (phase lift "
             f"{self.score:.1f} dB, {self.margin:.1f} dB ahead of the runner-up)"
         )
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10.0 * np.log10(1.0 / max(mse, 1e-12))
 
 
 def central_crop(img: np.ndarray, side: int = CROP) -> np.ndarray:
@@ -138,7 +134,7 @@ def consistency(
     out = model.apply_float(x, model.reference_guide(x))[dy:, dx:]
     b = border if min(y.shape[:2]) > 4 * border else 0
     inner = (slice(b, y.shape[0] - b), slice(b, y.shape[1] - b))
-    return _psnr(out[inner], y[inner])
+    return float_psnr(out[inner], y[inner])
 
 
 def phase_scores(model: RestorableModel, img: np.ndarray) -> dict[tuple[int, int], float]:

@@ -28,7 +28,9 @@ NEAR_DUPLICATE_GROUPS = {
     r"scikit-image__motorcycle_(left|right)": "motorcycle",
 }
 
-# Photos bundled as samples (licences allow redistribution); always validation.
+# Photos bundled as samples (licences allow redistribution, samples/LICENSES.md); always
+# validation. The one list of them: the demo, the page and the sheets read it (sample_photos).
+SAMPLES_DIR = Path(__file__).resolve().parents[1] / "samples"
 SAMPLE_PHOTOS = [
     "scikit-image__astronaut.jpg",
     "scikit-image__chelsea.jpg",
@@ -36,6 +38,11 @@ SAMPLE_PHOTOS = [
     "libjxl-testdata__cvo9xd_keong_macan_srgb8.jpg",
     "libjxl-testdata__tmshre_riaphotographs_srgb8.jpg",
 ]
+
+
+def sample_photos() -> list[Path]:
+    """The bundled sample photos, sorted by name."""
+    return sorted(SAMPLES_DIR / name for name in SAMPLE_PHOTOS)
 
 
 def group_of(name: str) -> str:

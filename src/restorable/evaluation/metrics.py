@@ -2,6 +2,7 @@
 
 - PSNR on 8-bit images: 10 log10(255² / MSE) over all pixels and channels; identical images
   give ``float('inf')`` (format it with :func:`format_psnr`; averages should skip it).
+- :func:`float_psnr` for float images in [0, 1] that no 8-bit file holds (peak 1, unrounded).
 - SSIM as scikit-image computes it: ``skimage.metrics.structural_similarity`` with its default
   7x7 window, ``channel_axis=-1``, ``data_range=255`` (the paper's own script used a 51 px
   window, which gives higher numbers).
@@ -33,6 +34,14 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     a, b = _pair(a, b)
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else float(10.0 * math.log10(255.0**2 / mse))
+
+
+def float_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB between float images in [0, 1] (peak 1), unrounded; capped at 120 dB (an MSE
+    floor of 1e-12) so that differences of scores stay finite. For figures of the float
+    pipeline that no 8-bit file holds (``realworld``'s consistency of apply after restore)."""
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return float(10.0 * np.log10(1.0 / max(mse, 1e-12)))
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:

@@ -17,11 +17,12 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from restorable.data.pairs import resize_max_side
+from restorable.data.split import SAMPLES_DIR
 from restorable.files import read_image, write_image
 from restorable.image import to_uint8
 from restorable.operators import operator_ids, reference
 
-DEFAULT_PHOTO = Path(__file__).parents[1] / "samples" / "scikit-image__astronaut.jpg"
+DEFAULT_PHOTO = SAMPLES_DIR / "scikit-image__astronaut.jpg"
 
 
 def labelled_grid(tiles: list[tuple[str, np.ndarray]], columns: int) -> np.ndarray:

@@ -8,6 +8,9 @@
     ─► N worker processes (one model each; several share one GPU) ─► OUT/weights (fp16)
                                                                   ─► OUT/results/NAME.json (eval)
 
+Every job's config is its recipe (``recipes.recipe``: the device's preset, the --config file
+and tuning flags, the variant's changes), the one ``train --op OP --variants V`` builds.
+
 Small models leave a GPU mostly idle, so the jobs run side by side in separate processes (one
 CUDA context each, one CPU thread each for crops and JPEG). ``--minutes`` is the wall-clock
 budget of the whole run: pairs are computed first, the rest is split between the jobs by how many
@@ -38,56 +41,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from restorable.errors import RestorableError
-
-VARIANTS = (
-    "png",
-    "jpeg",
-    "learned",
-    "learned-wide",
-    "ied",
-    "stega",
-    "ablation-no-psi",
-    "ablation-k4",
-    "ablation-no-restore-loss",
-    "cond",
-)
-
-# The paper's loss (λΔ = 0 there; a little keeps Δ honest), for OP-learned and what compares to it
-PAPER_LOSS = {"approx": 4.0, "restore": 1.0, "delta": 0.01}
-
-# What a variant changes in the recipe (net keys into NetConfig, loss keys into LossWeights).
-# Baselines (Table 1): same losses as ours; their widths follow psi_width (about our size).
-# Ablations (Table 4): OP-learned with one thing removed, as configs/ablation-*.json describe.
-VARIANT_CHANGES: dict[str, dict] = {
-    "png": {"net": {"guided": True}},
-    # OP-jpeg: restoration weighted 2.5x OP's, JPEG q 70-95 (the band phones and websites use):
-    # carrying l0-jpeg on so for 25 CPU minutes took it from 35.5 to 37.5 dB after ImageMagick
-    # q90 4:4:4 and from 33.6 to 35.2 after q85 4:2:0, for 1.5 dB of approximation (README)
-    "jpeg": {"net": {"guided": True}, "jpeg": True, "restore_factor": 2.5, "qualities": (70, 95)},
-    "learned": {"net": {"guided": False}, "loss": PAPER_LOSS},
-    # the learned design with a ψ twice as wide that trains on crops 1.5x as large (more context
-    # for tone and smoothing operators): run beside "learned" for the same time, it says whether
-    # capacity and context or step count limit the approximation (#11)
-    "learned-wide": {"net": {"guided": False, "psi_width": 64}, "loss": PAPER_LOSS, "crop": 1.5},
-    "ied": {"net": {"arch": "ied", "guided": False}, "loss": {**PAPER_LOSS, "delta": 0.0}},
-    "stega": {"net": {"arch": "stega", "guided": True}, "loss": {**PAPER_LOSS, "delta": 0.0}},
-    "ablation-no-psi": {"net": {"guided": False, "use_psi": False}, "loss": PAPER_LOSS},
-    "ablation-k4": {"net": {"guided": False, "blocks": 4}, "loss": PAPER_LOSS},
-    "ablation-no-restore-loss": {"net": {"guided": False}, "loss": {**PAPER_LOSS, "restore": 0.0}},
-    # Table 3: the setting as ψ's input, guided by f(I; v); only ops in conditioning.RANGES
-    "cond": {"net": {"guided": True}},
-}
-
-# Training recipes by device. CPU: what the shipped CPU models used. CUDA: bigger batches and
-# crops (a GPU step costs about the same up to far larger batches than a small model needs).
-PRESETS: dict[str, dict] = {
-    "cpu": {"batch": 8, "crop": 96, "lr": 1e-3, "loss": {"approx": 4.0, "restore": 1.0}},
-    "cuda": {"batch": 16, "crop": 128, "lr": 1e-3, "loss": {"approx": 4.0, "restore": 1.0}},
-}
-
-# Per-operator changes to the recipe. retouch: few training photos hold faces, so its targets
-# are the retouch smoothing under random soft masks (data.pairs.PAIR_RECIPES).
-OP_OVERRIDES: dict[str, dict] = {"retouch": {"pair_recipe": "random-mask"}}
+from restorable.training.recipes import check_variant, recipe
 
 
 @dataclass
@@ -113,11 +67,6 @@ class Plan:
     init_dir: Path | None = None  # NAME.safetensors here seeds a model (an earlier run's weights)
 
 
-def model_name(op: str, variant: str) -> str:
-    """The names users see: ``OP``, ``OP-jpeg``, ``OP-learned``, ``OP-ied``, ``OP-ablation-k4``."""
-    return op if variant == "png" else f"{op}-{variant}"
-
-
 def plan_jobs(
     ops: list[str],
     variants: list[str],
@@ -132,41 +81,18 @@ def plan_jobs(
     per_variant = parse_variants(variants, ops)
     for op in {o for vops in per_variant.values() for o in vops}:
         get_operator(op)  # one-line error for an unknown id
-    preset = {**PRESETS["cuda" if device == "cuda" else "cpu"], **(base or {})}
     jobs: list[Job] = []
-    from restorable.network.conditioning import RANGES, net_cond
+    from restorable.network.conditioning import RANGES
 
     for variant, variant_ops in per_variant.items():  # all fresh models first, then the forks
         for op in variant_ops:
             if variant == "cond" and op not in RANGES:
                 continue  # no range to serve
-            name = model_name(op, variant)
-            cfg = json.loads(json.dumps(preset))  # deep copy
-            cfg.update(OP_OVERRIDES.get(op, {}))
-            changes = VARIANT_CHANGES[variant]
-            cfg.setdefault("net", {}).update({"arch": "quasi-invertible", **changes["net"]})
-            if "loss" in changes:
-                cfg["loss"] = {**cfg.get("loss", {}), **changes["loss"]}
-            if "crop" in changes:  # a factor of the preset's crop, kept a multiple of 8
-                cfg["crop"] = int(cfg["crop"] * changes["crop"]) // 8 * 8
-            if variant == "cond":
-                cfg["net"]["cond"] = net_cond(op)
-                cfg["param_values"] = list(RANGES[op]["values"])
-            cfg.update(
-                op=op,
-                name=name,
-                version=f"{name}-v1",
-                device=device,
-                threads=1,
-                photos=photos,
-                run_dir=str(out / "runs" / name),
-            )
+            cfg = recipe(op, variant, device, base)
+            name = cfg["name"]
+            cfg.update(device=device, threads=1, photos=photos, run_dir=str(out / "runs" / name))
             job = Job(name, op, variant, cfg)
             if variant == "jpeg":
-                cfg["jpeg"] = changes["jpeg"]
-                cfg["jpeg_qualities"] = list(changes["qualities"])
-                loss = cfg.setdefault("loss", {})
-                loss["restore"] = loss.get("restore", 1.0) * changes["restore_factor"]
                 job.weight = 0.5
                 if op in per_variant.get("png", []):
                     job.after = op
@@ -184,8 +110,7 @@ def parse_variants(variants: list[str], ops: list[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for entry in variants:
         name, _, own = entry.partition(":")
-        if name not in VARIANTS:
-            raise RestorableError(f"unknown variant {name!r}; choose from {' '.join(VARIANTS)}")
+        check_variant(name)
         chosen = [o for o in own.split("+") if o] if own else list(ops)
         out.setdefault(name, [])
         out[name] += [o for o in chosen if o not in out[name]]
@@ -466,17 +391,10 @@ def _write_summary(out: Path, summary: list[dict], jobs: list[Job]) -> list[dict
 
 def install(out: str | Path, names: list[str] | None = None, dest: Path | None = None) -> list[str]:
     """Copy finished models (weights, card) from OUT/weights into the package's weights folder."""
-    from restorable.models import WEIGHTS_DIR
+    from restorable.models import WEIGHTS_DIR, install_model
 
     src = Path(out) / "weights"
-    dest = dest or WEIGHTS_DIR
-    done = []
-    for card in sorted(src.glob("*.json")):
-        if names and card.stem not in names:
-            continue
-        for ext in (".safetensors", ".json"):
-            tmp = dest / f"{card.stem}{ext}.tmp"
-            shutil.copy(src / f"{card.stem}{ext}", tmp)
-            tmp.replace(dest / f"{card.stem}{ext}")
-        done.append(card.stem)
+    done = [c.stem for c in sorted(src.glob("*.json")) if not names or c.stem in names]
+    for stem in done:
+        install_model(src, stem, dest or WEIGHTS_DIR)
     return done

@@ -8,10 +8,6 @@ handler (called by the main CLI's ``train`` when ``--all`` is given).
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
-
-from restorable.errors import RestorableError
 
 
 def add_arguments(s: argparse.ArgumentParser) -> None:
@@ -21,15 +17,14 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     g.add_argument("--ops", help="comma-separated operator ids (default: all twelve)")
     g.add_argument(
         "--variants",
-        default="png,jpeg",
         help="comma-separated: png (OP), jpeg (OP-jpeg), learned (OP-learned), learned-wide "
         "(a wider ψ on larger crops), the paper's baselines ied and stega (OP-ied, OP-stega), "
         "its ablations ablation-no-psi, ablation-k4, ablation-no-restore-loss "
         "(OP-ablation-...), cond (OP-cond: one model for a range of l0's lam, llf's alpha, "
         "exposure's gain; Table 3). VARIANT:OP+OP trains that variant on those operators only "
-        "(e.g. ied:l0+llf); default png,jpeg",
+        "(e.g. ied:l0+llf); default png,jpeg. With --op: the one variant to train (e.g. learned)",
     )
-    g.add_argument("--out", default="runs-all", help="folder for runs, weights, results")
+    g.add_argument("--out", help="folder for runs, weights, results (default runs-all)")
     g.add_argument(
         "--model-minutes",
         type=float,
@@ -47,22 +42,18 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from restorable.training.everything import install, train_all
+    from restorable.training.recipes import TUNING, base_from_args
 
-    base: dict = {}
-    if args.config:
-        base.update(json.loads(Path(args.config).read_text()))
-        base.pop("op", None)
-    for name in ("steps", "batch", "crop", "lr", "ema", "seed"):
-        if getattr(args, name) is not None:
-            base[name] = getattr(args, name)
-    if args.param:
-        raise RestorableError("--param applies to one operator; use it without --all")
+    # the same config file and tuning flags as one model's; --minutes is the whole run's budget
+    base = base_from_args(args, [k for k in TUNING if k != "minutes"])
+    base.pop("op", None)
+    out = args.out or "runs-all"
     ops = [o for o in (args.ops or "").split(",") if o] or None
-    variants = [v for v in args.variants.split(",") if v]
+    variants = [v for v in (args.variants or "png,jpeg").split(",") if v]
     summary = train_all(
         ops,
         variants,
-        args.out,
+        out,
         device=args.device or "cpu",
         minutes=60.0 if args.minutes is None else args.minutes,
         model_minutes=args.model_minutes,
@@ -76,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
     failed = [s for s in summary if "error" in s]
     for s in failed:
         print(f"error: {s['name']}: {s['error']}")
-    print(f"{len(summary) - len(failed)} models trained, {len(failed)} failed; see {args.out}/")
+    print(f"{len(summary) - len(failed)} models trained, {len(failed)} failed; see {out}/")
     if args.install:
-        names = install(args.out)
+        names = install(out)
         print(f"installed {len(names)} models: {' '.join(names)}")
     return 1 if failed else 0

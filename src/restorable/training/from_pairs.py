@@ -13,7 +13,6 @@ which were held out, so ``eval --op NAME`` measures those against their AFTER im
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from restorable.errors import RestorableError
@@ -27,7 +26,7 @@ def check_name(name: str | None) -> str:
     from restorable.models import WEIGHTS_DIR, available_models
     from restorable.names import check_model_name
     from restorable.operators import operator_ids
-    from restorable.training.everything import VARIANTS, model_name
+    from restorable.training.recipes import VARIANTS, model_name
 
     if not name:
         raise RestorableError("name the model learned from pairs: --name NAME")
@@ -43,41 +42,30 @@ def check_name(name: str | None) -> str:
 
 
 def pairs_config(
-    before: str | Path, after: str | Path, name: str | None, device: str = "cpu"
+    before: str | Path,
+    after: str | Path,
+    name: str | None,
+    device: str = "cpu",
+    base: dict | None = None,
 ) -> dict:
     """A ``TrainConfig`` dict for learning the edit BEFORE → AFTER as model ``name``: the
-    pairs and the name checked (one-line errors), ``OP-learned``'s recipe for ``device``."""
+    pairs and the name checked (one-line errors), ``OP-learned``'s recipe for ``device`` on top
+    of ``base`` (a --config file and the tuning flags)."""
     from restorable.data.pairs import match_pairs
-    from restorable.training.everything import PRESETS, VARIANT_CHANGES
+    from restorable.training.recipes import recipe
 
     name = check_name(name)
     match_pairs(before, after)  # unmatched, misaligned or too few: fail before any work
-    learned = VARIANT_CHANGES["learned"]
-    preset = PRESETS["cuda" if device == "cuda" else "cpu"]
-    return {
-        **preset,
-        "op": name,
-        "name": name,
-        "version": f"{name}-v1",
-        "device": device,
-        "pairs": [str(before), str(after)],
-        "minutes": DEFAULT_MINUTES,
-        "net": dict(learned["net"]),
-        "loss": {**preset.get("loss", {}), **learned["loss"]},
-    }
+    cfg = recipe(name, "learned", device, {"minutes": DEFAULT_MINUTES, **(base or {})}, name)
+    cfg.update(device=device, pairs=[str(before), str(after)])
+    return cfg
 
 
 def install_user_model(run: Path, name: str) -> Path:
     """Copy ``run``'s final model ``name`` into the user's models folder; returns that folder."""
-    from restorable.models import user_models_dir
+    from restorable.models import install_model, user_models_dir
 
-    dest = user_models_dir()
-    dest.mkdir(parents=True, exist_ok=True)
-    for ext in (".safetensors", ".json"):  # weights first: a card is only seen with its weights
-        tmp = dest / f".{name}{ext}.tmp"
-        shutil.copyfile(run / f"{name}{ext}", tmp)
-        tmp.replace(dest / f"{name}{ext}")
-    return dest
+    return install_model(run, name, user_models_dir())
 
 
 def learn_from_pairs(

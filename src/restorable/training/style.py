@@ -7,7 +7,8 @@
     painting ─► loss network (random, fixed) ─► Gram targets
     loss = content(y, x) + style_weight · Gram(y, painting) + tv_weight · TV(y)     (Adam)
 
-Photos come from the project's train split (``restorable/data/split.json``; a deterministic
+Photos come from the project's train split (``data.pairs.shared_photos``: ``$RESTORABLE_PHOTOS``
+or ``../shared/photos`` beside the checkout) (``restorable/data/split.json``; a deterministic
 ~10 % hash split of the file names stands in while that file does not exist). Photos are
 decoded once, downscaled so their short side is 1.25 × ``size``, and kept in memory.
 Everything random (initial weights, crops, flips) is drawn from seeded generators whose states
@@ -26,10 +27,11 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from restorable.data.pairs import shared_photos
 from restorable.operators.style_transfer import DEFAULT_ARCH, WEIGHTS_DIR, build_net
+from restorable.training.loop import Loop, atomic_save
 from restorable.training.style_losses import CHOSEN, PerceptualLoss, make_loss_network
 
-DEFAULT_PHOTOS = Path("/work/shared/photos")
 SPLIT_FILE = Path(__file__).resolve().parent.parent / "data" / "split.json"
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
@@ -42,11 +44,12 @@ def hash_is_val(name: str) -> bool:
 def split_photos(photos_dir: Path, part: str = "train") -> list[Path]:
     """Photos of ``part`` ("train" or "val"), from split.json if present, else the hash split."""
     photos_dir = Path(photos_dir)
+    project = shared_photos().resolve()  # the project's photos, whose split.json applies
     files = sorted(p for p in photos_dir.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
-    if SPLIT_FILE.exists() and photos_dir.resolve() == DEFAULT_PHOTOS.resolve():
+    if SPLIT_FILE.exists() and photos_dir.resolve() == project:
         names = set(json.loads(SPLIT_FILE.read_text())[part])
         return [p for p in files if p.name in names]
-    if photos_dir.resolve() != DEFAULT_PHOTOS.resolve() and part == "train":
+    if photos_dir.resolve() != project and part == "train":
         return files  # a user's own folder: train on all of it
     want_val = part == "val"
     return [p for p in files if hash_is_val(p.name) == want_val]
@@ -100,6 +103,172 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+class StyleTrainer(Loop):
+    """A style network's training in the loop every trainer shares (``loop.Loop``): the parts
+    :meth:`step`, :meth:`checkpoint`, :meth:`resume` and :meth:`save` (the final one writes the
+    fp16 weights and their card through ``models.write_weights``). See :func:`train_style`."""
+
+    def __init__(
+        self,
+        style_path: Path,
+        name: str,
+        photos_dir: Path,
+        steps: int,
+        size: int,
+        batch: int,
+        out_dir: Path,
+        run_dir: Path,
+        device: str,
+        log: Callable[[str], None],
+        *,
+        resume: bool,
+        style_size: int,
+        lr: float,
+        weights: tuple[float, float, float],
+        loss_net: str,
+        arch: dict,
+        seed: int,
+        checkpoint_seconds: float,
+        max_photos: int | None,
+        progress: Callable[[int, dict], None] | None,
+    ):
+        self.style_path, self.name, self.steps, self.size, self.batch = (
+            style_path, name, steps, size, batch,
+        )  # fmt: skip
+        self.out_dir, self.device, self.log, self.progress = out_dir, device, log, progress
+        self.style_size, self.lr, self.loss_net, self.arch, self.seed = (
+            style_size, lr, loss_net, arch, seed,
+        )  # fmt: skip
+        self.weights, self.ckpt_seconds = weights, checkpoint_seconds
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.ckpt_path = run_dir / "checkpoint.pt"
+
+        torch.manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.net = build_net(arch).to(device)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=lr)
+        self.step_no, self.elapsed = 0, 0.0
+        if resume and not self.resume():
+            log(f"no checkpoint at {self.ckpt_path}; starting from scratch")
+
+        files = split_photos(photos_dir, "train")
+        if max_photos is not None:
+            files = files[:max_photos]
+        if not files:
+            raise ValueError(f"no training photos found in {photos_dir}")
+        t0 = time.time()
+        self.photos = [load_photo(p, round(1.25 * size)) for p in files]
+        log(f"{len(self.photos)} training photos loaded in {time.time() - t0:.1f}s")
+
+        style = load_style(style_path, style_size).to(device)
+        self.criterion = PerceptualLoss(
+            style, make_loss_network(loss_net, seed=0).to(device), *weights
+        )
+        self.parts: dict = {}
+
+    def resume(self) -> bool:
+        ck = self.read_checkpoint()
+        if ck is None:
+            return False
+        self.rng.bit_generator.state = ck["rng"]
+        torch.set_rng_state(ck["torch_rng"])
+        self.step_no, self.elapsed = ck["step"], ck.get("elapsed", 0.0)
+        self.log(f"resumed {self.name} from {self.ckpt_path} at step {self.step_no}")
+        return True
+
+    def checkpoint(self) -> Path:
+        state = {
+            "net": self.net.state_dict(),
+            "opt": self.opt.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "step": self.step_no,
+            "elapsed": self.elapsed,
+        }
+        return atomic_save(state, self.ckpt_path)
+
+    def finished(self) -> bool:
+        return self.step_no >= self.steps
+
+    def step(self) -> dict:
+        for g in self.opt.param_groups:
+            g["lr"] = _lr_at(self.step_no, self.steps, self.lr)
+        x = _batch(self.photos, self.rng, self.size, self.batch).to(self.device)
+        y = self.net(x)
+        loss, parts = self.criterion(y, x)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.step_no += 1
+        self.elapsed = time.time() - self.t_start
+        parts["loss"] = loss.item()
+        self.parts = parts
+        return parts
+
+    def after_step(self, parts: dict) -> None:
+        step, steps = self.step_no, self.steps
+        if self.progress is not None:
+            self.progress(step, parts)
+        if step % 25 == 0 or step == steps:
+            self.log(
+                f"step {step}/{steps} loss {parts['loss']:.4f} content {parts['content']:.4f} "
+                f"style {parts['style']:.4f} tv {parts['tv']:.4f} ({self.elapsed:.0f}s)"
+            )
+
+    def save(self, final: bool = False) -> None:
+        self.checkpoint()
+        if final:
+            self.write_model()
+
+    def card(self) -> dict:
+        """What the weights' JSON holds: the architecture and the training facts."""
+        content_weight, style_weight, tv_weight = self.weights
+        return {
+            "name": self.name,
+            "arch": self.arch,
+            "model": "Johnson et al. 2016 feed-forward network, instance norm, "
+            "nearest+conv upsampling",
+            "training": {
+                "style_image": self.style_path.name,
+                "style_sha256": _sha256(self.style_path),
+                "style_size": self.style_size,
+                "photos": len(self.photos),
+                "split": "split.json" if SPLIT_FILE.exists() else "hash of file name (~10% val)",
+                "steps": self.step_no,
+                "batch": self.batch,
+                "crop": self.size,
+                "optimizer": f"Adam lr {self.lr}, linear decay to 10% over last 30%",
+                "loss_network": self.loss_net,
+                "content_weight": content_weight,
+                "style_weight": style_weight,
+                "tv_weight": tv_weight,
+                "seed": self.seed,
+                "final_loss": {k: round(v, 5) for k, v in self.parts.items()},
+                "seconds": round(self.elapsed),
+                "device": self.device,
+                "torch_threads": torch.get_num_threads(),
+            },
+            "dtype": "float16",
+        }
+
+    def write_model(self) -> Path:
+        """``style_NAME.safetensors`` (fp16) and ``style_NAME.json`` into the weights folder."""
+        from restorable.models import write_weights
+
+        path = write_weights(
+            self.out_dir, f"style_{self.name}", self.net, self.card(), half=True, indent=2
+        )
+        size = path.stat().st_size // 1024
+        self.log(f"wrote {path} ({size} KiB) and {path.with_suffix('.json')}")
+        return path
+
+    def run(self) -> Path:
+        self.net.train()
+        self.t_start = time.time() - self.elapsed
+        self.loop()
+        return self.out_dir / f"style_{self.name}.safetensors"
+
+
 def train_style(
     style_path: str | Path,
     name: str,
@@ -134,126 +303,26 @@ def train_style(
     ``progress(step, parts)`` is called after every step (the CLI's progress bar).
     Writes ``style_<name>.safetensors`` (fp16) and ``style_<name>.json`` to ``out_dir``.
     """
-    from safetensors.torch import save_file
-
-    log = log or (lambda _msg: None)
-    style_path = Path(style_path)
-    photos_dir = Path(photos_dir) if photos_dir is not None else DEFAULT_PHOTOS
-    out_dir = Path(out_dir) if out_dir is not None else WEIGHTS_DIR
-    run_dir = Path(run_dir) if run_dir is not None else Path("runs") / f"style_{name}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = run_dir / "checkpoint.pt"
-    arch = dict(DEFAULT_ARCH, **(arch or {}))
-
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    net = build_net(arch).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    step, elapsed = 0, 0.0
-    if resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
-        net.load_state_dict(ck["net"])
-        opt.load_state_dict(ck["opt"])
-        rng.bit_generator.state = ck["rng"]
-        torch.set_rng_state(ck["torch_rng"])
-        step, elapsed = ck["step"], ck.get("elapsed", 0.0)
-        log(f"resumed {name} from {ckpt_path} at step {step}")
-    elif resume:
-        log(f"no checkpoint at {ckpt_path}; starting from scratch")
-
-    files = split_photos(photos_dir, "train")
-    if max_photos is not None:
-        files = files[:max_photos]
-    if not files:
-        raise ValueError(f"no training photos found in {photos_dir}")
-    t0 = time.time()
-    photos = [load_photo(p, round(1.25 * size)) for p in files]
-    log(f"{len(photos)} training photos loaded in {time.time() - t0:.1f}s")
-
-    style = load_style(style_path, style_size).to(device)
-    criterion = PerceptualLoss(
-        style,
-        make_loss_network(loss_net, seed=0).to(device),
-        content_weight,
-        style_weight,
-        tv_weight,
+    trainer = StyleTrainer(
+        Path(style_path),
+        name,
+        Path(photos_dir) if photos_dir is not None else shared_photos(),
+        steps,
+        size,
+        batch,
+        Path(out_dir) if out_dir is not None else WEIGHTS_DIR,
+        Path(run_dir) if run_dir is not None else Path("runs") / f"style_{name}",
+        device,
+        log or (lambda _msg: None),
+        resume=resume,
+        style_size=style_size,
+        lr=lr,
+        weights=(content_weight, style_weight, tv_weight),
+        loss_net=loss_net,
+        arch=dict(DEFAULT_ARCH, **(arch or {})),
+        seed=seed,
+        checkpoint_seconds=checkpoint_seconds,
+        max_photos=max_photos,
+        progress=progress,
     )
-
-    def save_checkpoint() -> None:
-        tmp = ckpt_path.with_suffix(".tmp")
-        torch.save(
-            {
-                "net": net.state_dict(),
-                "opt": opt.state_dict(),
-                "rng": rng.bit_generator.state,
-                "torch_rng": torch.get_rng_state(),
-                "step": step,
-                "elapsed": elapsed,
-            },
-            tmp,
-        )
-        tmp.replace(ckpt_path)
-
-    net.train()
-    last_ckpt = time.time()
-    t_start = time.time() - elapsed
-    parts: dict = {}
-    while step < steps:
-        for g in opt.param_groups:
-            g["lr"] = _lr_at(step, steps, lr)
-        x = _batch(photos, rng, size, batch).to(device)
-        y = net(x)
-        loss, parts = criterion(y, x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        step += 1
-        elapsed = time.time() - t_start
-        parts["loss"] = loss.item()
-        if progress is not None:
-            progress(step, parts)
-        if step % 25 == 0 or step == steps:
-            log(
-                f"step {step}/{steps} loss {parts['loss']:.4f} content {parts['content']:.4f} "
-                f"style {parts['style']:.4f} tv {parts['tv']:.4f} ({elapsed:.0f}s)"
-            )
-        if time.time() - last_ckpt > checkpoint_seconds:
-            save_checkpoint()
-            last_ckpt = time.time()
-    save_checkpoint()
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    st_path, json_path = out_dir / f"style_{name}.safetensors", out_dir / f"style_{name}.json"
-    state = {
-        k: v.detach().to("cpu", torch.float16).contiguous() for k, v in net.state_dict().items()
-    }
-    save_file(state, str(st_path))
-    facts = {
-        "name": name,
-        "arch": arch,
-        "model": "Johnson et al. 2016 feed-forward network, instance norm, nearest+conv upsampling",
-        "training": {
-            "style_image": style_path.name,
-            "style_sha256": _sha256(style_path),
-            "style_size": style_size,
-            "photos": len(photos),
-            "split": "split.json" if SPLIT_FILE.exists() else "hash of file name (~10% val)",
-            "steps": step,
-            "batch": batch,
-            "crop": size,
-            "optimizer": f"Adam lr {lr}, linear decay to 10% over last 30%",
-            "loss_network": loss_net,
-            "content_weight": content_weight,
-            "style_weight": style_weight,
-            "tv_weight": tv_weight,
-            "seed": seed,
-            "final_loss": {k: round(v, 5) for k, v in parts.items()},
-            "seconds": round(elapsed),
-            "device": device,
-            "torch_threads": torch.get_num_threads(),
-        },
-        "dtype": "float16",
-    }
-    json_path.write_text(json.dumps(facts, indent=2) + "\n")
-    log(f"wrote {st_path} ({st_path.stat().st_size // 1024} KiB) and {json_path}")
-    return st_path
+    return trainer.run()

@@ -44,7 +44,9 @@ from restorable.network.factory import build_net, load_weights
 from restorable.network.model import NetConfig
 from restorable.network.storage import jpeg, quantize
 from restorable.training.history import carry_on, prior_training
+from restorable.training.loop import Loop, atomic_save
 from restorable.training.losses import LossWeights, total_loss
+from restorable.training.recipes import JPEG_QUALITIES
 
 
 @dataclass
@@ -73,7 +75,7 @@ class TrainConfig:
     loss: LossWeights = field(default_factory=LossWeights)
     net: NetConfig = field(default_factory=NetConfig)
     jpeg: bool = False  # compression-aware training (JPEG on half of the batches)
-    jpeg_qualities: tuple[int, int] = (60, 95)
+    jpeg_qualities: tuple[int, int] = JPEG_QUALITIES  # 70-95: why in recipes.py
     # chroma subsampling drawn per image (Pillow: 0 = 4:4:4, 2 = 4:2:0): files get re-encoded
     # by phones and websites at 4:2:0, so the JPEG-aware models train on both
     jpeg_subsampling: tuple[int, ...] = (0, 2)
@@ -203,9 +205,16 @@ def autocast_passes(cfg: TrainConfig) -> tuple[bool, bool]:
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PSNR of 8-bit images held as floats in [0,1]."""
-    mse = torch.mean((torch.round(a.clamp(0, 1) * 255) - torch.round(b.clamp(0, 1) * 255)) ** 2)
-    return float(10 * torch.log10(255**2 / mse.clamp_min(1e-10)))
+    """PSNR of 8-bit images held as floats in [0,1] (a batch counts as one image): the
+    evaluation's :func:`~restorable.evaluation.metrics.psnr` of their 8-bit values, capped at
+    100 dB so that a log line stays JSON when a restoration is exact."""
+    from restorable.evaluation.metrics import psnr
+
+    def eight_bit(t: torch.Tensor) -> np.ndarray:
+        t = torch.round(t.detach().float().clamp(0, 1) * 255).to(torch.uint8)
+        return t.permute(0, 2, 3, 1).reshape(-1, t.shape[-1], t.shape[1]).cpu().numpy()
+
+    return min(psnr(eight_bit(a), eight_bit(b)), 100.0)
 
 
 def setting_values(cfg: TrainConfig) -> list[float]:
@@ -265,19 +274,6 @@ def _val_crops(cfg: TrainConfig, n: int = 8, size: int = 256) -> tuple[np.ndarra
     return np.stack(xs), np.stack(ys)
 
 
-@torch.no_grad()
-def validate(net, cfg: TrainConfig, vx: torch.Tensor, vy: torch.Tensor) -> dict[str, float]:
-    net.eval()
-    guide = vy if cfg.net.guided else None
-    setting = val_setting(cfg)
-    extra = {} if setting is None else {"cond": normalise(cfg.net.cond, setting)}
-    out, _ = net(vx, guide, **extra)
-    stored = quantize(out)
-    restored = net.inverse(stored)
-    net.train()
-    return {"val_approx_psnr": _psnr(stored, vy), "val_restore_psnr": _psnr(restored, vx)}
-
-
 def _pairs_record(cfg: TrainConfig) -> dict:
     """Where a pairs model's examples are, and which pairs it never trained on (eval uses them)."""
     matched = match_pairs(*cfg.pairs)
@@ -289,9 +285,70 @@ def _pairs_record(cfg: TrainConfig) -> dict:
     }
 
 
-def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
-    """Train, checkpointing to ``run_dir``; returns the folder holding the final model."""
-    cfg.check()
+@dataclass
+class Batch:
+    """One step's crops as the network takes them: inputs ``x``, targets ``y`` (NCHW floats in
+    [0, 1]) and ``extra``, keyword inputs per crop that the network's forward reads besides the
+    photo (a conditioned model's ``cond``; a data source may add others)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class CropSource:
+    """Where training and validation batches come from: random aligned crops of the pairs
+    (:class:`PairCrops`) and, for a conditioned model, each crop's setting.
+
+    The :class:`Trainer` asks only for :meth:`batch`, :meth:`validation`, :meth:`state` and
+    :meth:`set_state`, so a source that yields further per-crop inputs (e.g. a thumbnail of the
+    whole photo for ψ) is a subclass that adds them to ``Batch.extra``.
+    """
+
+    def __init__(self, cfg: TrainConfig, device: str, rank: int = 0, progress: bool = False):
+        self.cfg, self.device = cfg, device
+        self.crops = PairCrops(
+            training_pairs(cfg, "train", progress=progress), cfg.crop, seed=cfg.seed + 1000 * rank
+        )
+        self.settings = torch.tensor([normalise(cfg.net.cond, v) for v in setting_values(cfg)])
+
+    def batch(self, size: int) -> Batch:
+        xb, yb, kb = self.crops.setting_batch(size)
+        x, y = _to_tensor(xb, self.device), _to_tensor(yb, self.device)
+        # a conditioned model reads each crop's setting (normalised); others take no extra input
+        cond = self.cfg.net.cond
+        extra = {"cond": self.settings[torch.from_numpy(kb)].to(self.device)} if cond else {}
+        return Batch(x, y, extra)
+
+    def validation(self) -> Batch:
+        """The fixed progress crops (:func:`_val_crops`), at :func:`val_setting` if conditioned."""
+        vx, vy = (_to_tensor(a, self.device) for a in _val_crops(self.cfg))
+        setting = val_setting(self.cfg)
+        extra = {} if setting is None else {"cond": normalise(self.cfg.net.cond, setting)}
+        return Batch(vx, vy, extra)
+
+    def state(self) -> dict:
+        return self.crops.state()
+
+    def set_state(self, state: dict) -> None:
+        self.crops.set_state(state)
+
+
+@torch.no_grad()
+def validate(net, cfg: TrainConfig, val: Batch) -> dict[str, float]:
+    """Approximation and restoration PSNR of ``net`` on the validation batch, restored from the
+    8-bit output with Δ = 0 as ``restore`` runs."""
+    net.eval()
+    out, _ = net(val.x, val.y if cfg.net.guided else None, **val.extra)
+    stored = quantize(out)
+    restored = net.inverse(stored)
+    net.train()
+    return {"val_approx_psnr": _psnr(stored, val.y), "val_restore_psnr": _psnr(restored, val.x)}
+
+
+def _setup_device(cfg: TrainConfig) -> tuple[str, int, bool]:
+    """(device, rank, distributed): joins the process group under ``torchrun``, sets threads,
+    TF32 and the seed."""
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank = 0
     if distributed:
@@ -306,219 +363,285 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(cfg.seed)
-    run = Path(cfg.run_dir.format(op=cfg.op))
-    run.mkdir(parents=True, exist_ok=True)
-    version = cfg.version.format(op=cfg.op)
+    return device, rank, distributed
 
-    if cfg.pairs and cfg.net.guided:
-        raise ValueError("a model learned from pairs has no operator to guide it: guided=False")
-    crops = PairCrops(
-        training_pairs(cfg, "train", progress=progress), cfg.crop, seed=cfg.seed + 1000 * rank
-    )
-    settings = torch.tensor([normalise(cfg.net.cond, v) for v in setting_values(cfg)])
-    vx, vy = (_to_tensor(a, device) for a in _val_crops(cfg))
 
-    net = build_net(cfg.net)  # ours, or a baseline (NetConfig.arch)
-    prior = prior_training(cfg.init_from, cfg.name or cfg.op)  # carrying this model on?
-    if cfg.init_from:
-        from safetensors.torch import load_file
+class Trainer(Loop):
+    """One model's training in parts: :meth:`step` (one optimisation step), :meth:`validate`,
+    :meth:`checkpoint` (everything a run needs to carry on, written atomically), :meth:`resume`
+    (read it back) and :meth:`write_model` (the weights and card, by ``models.save_model``);
+    :meth:`run` runs them in the loop all trainers share (``loop.Loop``). :func:`train` is
+    ``Trainer(cfg).run()``.
 
-        grown, dropped = load_weights(net, load_file(cfg.init_from))
-        if (grown or dropped) and rank == 0:
-            what = "grows ρ (as the identity)" if grown else "drops ρ (this model has none)"
-            print(f"starting from {Path(cfg.init_from).name}: {what}")
-    net = net.to(device, memory_format=torch.channels_last)
-    fwd_bf16, inv_bf16 = autocast_passes(cfg)
-    kind = "cuda" if device.startswith("cuda") else "cpu"
-    model = torch.nn.parallel.DistributedDataParallel(net) if distributed else net
-    # the averaged weights (torch's own EMA; the inverse of an average is exact as of any weights)
-    ema = (
-        AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
-        if cfg.ema
-        else None
-    )
-    kept = net if ema is None else ema.module  # what is validated and saved
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=1e-5)
-    disc = disc_opt = None
-    if cfg.loss.adversarial > 0:  # Type III: a patch discriminator on f̂(I) vs f(I)
-        from restorable.training.adversarial import PatchDiscriminator
+    Deterministic: the seed fixes the weights, the crops (``source``), the JPEG draws (``rng``)
+    and torch's generator; the checkpoint holds the state of each, so a resumed run takes the
+    very steps a straight one takes.
+    """
 
-        disc = PatchDiscriminator().to(device)
-        disc_opt = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+    def __init__(self, cfg: TrainConfig, progress: bool = True, source=None):
+        cfg.check()
+        if cfg.pairs and cfg.net.guided:
+            raise RestorableError(
+                "a model learned from pairs has no operator to guide it: guided=False"
+            )
+        self.cfg, self.progress = cfg, progress
+        self.device, self.rank, self.distributed = _setup_device(cfg)
+        self.lead, self.ckpt_seconds = self.rank == 0, cfg.ckpt_minutes * 60
+        self.run_dir = Path(cfg.run_dir.format(op=cfg.op))
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.source = source or CropSource(cfg, self.device, self.rank, progress)
+        self.val = self.source.validation()
 
-    def progress_at(step: int) -> float:
-        """Fraction of the run done: by steps, or by time when a budget in minutes is set."""
-        p = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-        if cfg.minutes:
-            p = max(p, trained_s() / (cfg.minutes * 60))
-        return p
+        net = build_net(cfg.net)  # ours, or a baseline (NetConfig.arch)
+        self.prior = prior_training(cfg.init_from, cfg.name or cfg.op)  # carrying this model on?
+        if cfg.init_from:
+            from safetensors.torch import load_file
 
-    def lr_at(step: int) -> float:
+            grown, dropped = load_weights(net, load_file(cfg.init_from))
+            if (grown or dropped) and self.rank == 0:
+                what = "grows ρ (as the identity)" if grown else "drops ρ (this model has none)"
+                print(f"starting from {Path(cfg.init_from).name}: {what}")
+        self.net = net.to(self.device, memory_format=torch.channels_last)
+        self.fwd_bf16, self.inv_bf16 = autocast_passes(cfg)
+        self.kind = "cuda" if self.device.startswith("cuda") else "cpu"
+        ddp = torch.nn.parallel.DistributedDataParallel
+        self.model = ddp(self.net) if self.distributed else self.net
+        # the averaged weights (torch's own EMA; the inverse of an average is exact as of any)
+        self.ema = (
+            AveragedModel(self.net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+            if cfg.ema
+            else None
+        )
+        self.kept = self.net if self.ema is None else self.ema.module  # validated and saved
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, weight_decay=1e-5)
+        self.disc = self.disc_opt = None
+        if cfg.loss.adversarial > 0:  # Type III: a patch discriminator on f̂(I) vs f(I)
+            from restorable.training.adversarial import PatchDiscriminator
+
+            self.disc = PatchDiscriminator().to(self.device)
+            self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+        self.clip = GradClip(cfg.grad_clip, cfg.grad_clip_rel)
+        self.step_no, self.previous_s = 0, 0.0
+        self.started = time.time()
+        self.rng = np.random.default_rng(cfg.seed + 7)  # the JPEG qualities and chroma
+        self.loss_avg: float | None = None  # running mean of the loss, to log sudden spikes
+        self.spikes: list[list] = []  # [step, loss / running mean, gradient norm] since the log
+
+    @property
+    def ckpt_path(self) -> Path:
+        return self.run_dir / "checkpoint.pt"
+
+    def trained_s(self) -> float:
+        """Seconds trained, over every run this one carries on."""
+        return self.previous_s + time.time() - self.started
+
+    def lr_at(self, step: int) -> float:
+        """Linear warm-up, then cosine to 2 % of the rate over the steps or, with a budget in
+        minutes, over the time (whichever is further along)."""
+        cfg = self.cfg
         if step < cfg.warmup:
             return cfg.lr * (step + 1) / cfg.warmup
-        p = progress_at(step)
+        p = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+        if cfg.minutes:
+            p = max(p, self.trained_s() / (cfg.minutes * 60))
         return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, p))))
 
-    clip = GradClip(cfg.grad_clip, cfg.grad_clip_rel)
-    step, best, previous_s = 0, None, 0.0
-    ckpt = run / "checkpoint.pt"
-    if resume and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
-        net.load_state_dict(state["net"])
-        opt.load_state_dict(state["opt"])
-        if disc is not None and "disc" in state:
-            disc.load_state_dict(state["disc"])
-            disc_opt.load_state_dict(state["disc_opt"])
-        if ema is not None and "ema" in state:
-            ema.load_state_dict(state["ema"])
+    def resume(self) -> bool:
+        """Carry on from the run folder's checkpoint, if there is one (False: none)."""
+        state = self.read_checkpoint()
+        if state is None:
+            return False
+        if self.disc is not None and "disc" in state:
+            self.disc.load_state_dict(state["disc"])
+            self.disc_opt.load_state_dict(state["disc_opt"])
+        if self.ema is not None and "ema" in state:
+            self.ema.load_state_dict(state["ema"])
         if "clip" in state:
-            clip.set_state(state["clip"])
-        crops.set_state(state["crops_rng"])
+            self.clip.set_state(state["clip"])
+        self.source.set_state(state["crops_rng"])
         torch.set_rng_state(state["torch_rng"])
-        step, best = state["step"], state.get("best")
-        previous_s = state.get("trained_s", 0.0)
+        self.step_no = state["step"]
+        self.previous_s = state.get("trained_s", 0.0)
+        self.started = time.time()
         # the record this run started on top of, as it was then (the card beside init_from
         # may since have been overwritten by this very run's finished weights)
-        prior = state.get("prior", prior)
-    rng = np.random.default_rng(cfg.seed + 7 + step)
-    (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1) + "\n")
-    log = open(run / "log.jsonl", "a")
-    started, last_ckpt = time.time(), time.time()
+        self.prior = state.get("prior", self.prior)
+        self.rng = np.random.default_rng(self.cfg.seed + 7 + self.step_no)
+        return True
 
-    def trained_s() -> float:
-        return previous_s + time.time() - started
+    def checkpoint(self) -> Path:
+        """Write everything :meth:`resume` reads (temp file + rename); returns its path."""
+        optional = {}
+        if self.disc is not None:
+            optional.update(disc=self.disc.state_dict(), disc_opt=self.disc_opt.state_dict())
+        if self.ema is not None:
+            optional["ema"] = self.ema.state_dict()
+        state = {
+            "net": self.net.state_dict(),
+            "opt": self.opt.state_dict(),
+            **optional,
+            "clip": self.clip.state(),
+            "crops_rng": self.source.state(),
+            "torch_rng": torch.get_rng_state(),
+            "step": self.step_no,
+            "trained_s": self.trained_s(),
+            "prior": self.prior,
+        }
+        return atomic_save(state, self.ckpt_path)
 
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank != 0, desc=cfg.op)
+    def validate(self) -> dict[str, float]:
+        """Progress figures of the kept weights (the average with ``ema``) on fixed crops."""
+        return validate(self.kept, self.cfg, self.val)
 
-    def save(final: bool = False) -> None:
-        torch.save(
-            {
-                "net": net.state_dict(),
-                "opt": opt.state_dict(),
-                **(
-                    {"disc": disc.state_dict(), "disc_opt": disc_opt.state_dict()}
-                    if disc is not None
-                    else {}
-                ),
-                **({"ema": ema.state_dict()} if ema is not None else {}),
-                "clip": clip.state(),
-                "crops_rng": crops.state(),
-                "torch_rng": torch.get_rng_state(),
-                "step": step,
-                "best": best,
-                "trained_s": trained_s(),
-                "prior": prior,
-            },
-            run / "checkpoint.tmp",
-        )
-        (run / "checkpoint.tmp").replace(ckpt)
-        metrics = validate(kept, cfg, vx, vy)
+    def training_record(self, final: bool) -> dict:
+        """The card's ``training``: the recipe, where the data came from, steps and minutes
+        (added to the record of the weights it carried on, ``history.carry_on``)."""
+        cfg = self.cfg
+        record = {
+            "steps": self.step_no,
+            "batch": cfg.batch,
+            "crop": cfg.crop,
+            "jpeg": cfg.jpeg,
+            "loss": asdict(cfg.loss),
+            **({"ema": cfg.ema} if self.ema is not None else {}),
+            "device": self.device,
+            "precision": precision_label(self.fwd_bf16, self.inv_bf16),
+            "photos": cfg.photos
+            or ("BEFORE/AFTER pairs" if cfg.pairs else "shared/photos (split.json train)"),
+            "init_from": Path(cfg.init_from).stem if cfg.init_from else None,
+            "pair_recipe": cfg.pair_recipe or None,
+            **({"param_values": setting_values(cfg)} if cfg.net.cond else {}),
+            **({"pairs": _pairs_record(cfg)} if cfg.pairs else {}),
+            "final": final,
+            "trained_minutes": round(self.trained_s() / 60, 1),
+        }
+        return carry_on(record, self.prior)
+
+    def write_model(self, final: bool = False) -> Path:
+        """The kept weights and their card into the run folder (``models.save_model``)."""
+        cfg = self.cfg
         card = ModelCard(
             op=cfg.op,
-            version=version,
+            version=cfg.version.format(op=cfg.op),
             net=cfg.net.to_dict(),
             params=cfg.params,
-            training=carry_on(
-                {
-                    "steps": step,
-                    "batch": cfg.batch,
-                    "crop": cfg.crop,
-                    "jpeg": cfg.jpeg,
-                    "loss": asdict(cfg.loss),
-                    **({"ema": cfg.ema} if ema is not None else {}),
-                    "device": device,
-                    "precision": precision_label(fwd_bf16, inv_bf16),
-                    "photos": cfg.photos
-                    or ("BEFORE/AFTER pairs" if cfg.pairs else "shared/photos (split.json train)"),
-                    "init_from": Path(cfg.init_from).stem if cfg.init_from else None,
-                    "pair_recipe": cfg.pair_recipe or None,
-                    **({"param_values": setting_values(cfg)} if cfg.net.cond else {}),
-                    **({"pairs": _pairs_record(cfg)} if cfg.pairs else {}),
-                    "final": final,
-                    "trained_minutes": round(trained_s() / 60, 1),
-                },
-                prior,
-            ),
-            metrics=metrics,
+            training=self.training_record(final),
+            metrics=self.validate(),
             name=cfg.name,
         )
-        save_model(kept, card, run)
+        return save_model(self.kept, card, self.run_dir)
 
-    net.train()
-    loss_avg = None  # running mean of the loss, to log sudden spikes between the log lines
-    spikes: list[list] = []  # [step, loss / running mean, gradient norm] since the last line
-    while step < cfg.steps and not (cfg.minutes and trained_s() > cfg.minutes * 60):
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step)
-        xb, yb, kb = crops.setting_batch(cfg.batch)
-        x, y = _to_tensor(xb, device), _to_tensor(yb, device)
-        # a conditioned model reads each crop's setting (normalised); others take no extra input
-        extra = {"cond": settings[torch.from_numpy(kb)].to(device)} if cfg.net.cond else {}
-        with torch.autocast(kind, torch.bfloat16, enabled=fwd_bf16):
-            out, delta = model(x, y if cfg.net.guided else None, **extra)
+    def save(self, final: bool = False) -> None:
+        """Checkpoint, then the model as it stands (what a run leaves every few minutes)."""
+        self.checkpoint()
+        self.write_model(final)
+
+    def step(self) -> dict:
+        """One optimisation step on a fresh batch; returns the log record's figures."""
+        cfg, kind, step = self.cfg, self.kind, self.step_no
+        lr = self.lr_at(step)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        b = self.source.batch(cfg.batch)
+        with torch.autocast(kind, torch.bfloat16, enabled=self.fwd_bf16):
+            out, delta = self.model(b.x, b.y if cfg.net.guided else None, **b.extra)
         out, delta = out.float(), delta.float()
-        use_jpeg = cfg.jpeg and step % 2 == 1
-        if use_jpeg:
-            q = rng.integers(cfg.jpeg_qualities[0], cfg.jpeg_qualities[1] + 1, size=len(x))
-            sub = rng.choice(cfg.jpeg_subsampling, size=len(x))
+        if cfg.jpeg and step % 2 == 1:  # real JPEG on every other batch
+            q = self.rng.integers(cfg.jpeg_qualities[0], cfg.jpeg_qualities[1] + 1, size=len(b.x))
+            sub = self.rng.choice(cfg.jpeg_subsampling, size=len(b.x))
             stored = jpeg(out, q, sub)
         else:
             stored = quantize(out)
         restored = None
         if cfg.loss.restore > 0:
-            with torch.autocast(kind, torch.bfloat16, enabled=inv_bf16):
-                restored = net.inverse(stored).float()
-        loss, parts = total_loss(out, y, restored, x, delta, cfg.loss)
-        if disc is not None:
-            from restorable.training.adversarial import discriminator_loss, generator_loss
-
-            d_loss = discriminator_loss(disc, y, out)
-            disc_opt.zero_grad(set_to_none=True)
-            d_loss.backward()
-            disc_opt.step()
-            g_loss = generator_loss(disc, out)
-            loss = loss + cfg.loss.adversarial * g_loss
-            parts.update(adversarial=float(g_loss.detach()), disc=float(d_loss.detach()))
-        opt.zero_grad(set_to_none=True)
+            with torch.autocast(kind, torch.bfloat16, enabled=self.inv_bf16):
+                restored = self.net.inverse(stored).float()
+        loss, parts = total_loss(out, b.y, restored, b.x, delta, cfg.loss)
+        if self.disc is not None:
+            loss = loss + self._adversarial(b.y, out, parts)
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        gnorm = clip(net.parameters())
+        gnorm = self.clip(self.net.parameters())
         if not math.isfinite(gnorm):
             raise RuntimeError(f"non-finite gradient at step {step}; lower --lr and --resume")
-        opt.step()
+        self.opt.step()
         value = float(loss.detach())
-        if loss_avg is not None and value > SPIKE * loss_avg:
+        if self.loss_avg is not None and value > SPIKE * self.loss_avg:
             # a step whose loss jumps far above the run's: a knock that can take thousands of
             # steps to recover from (bwp, runs-s10); the next log line lists each one
-            spikes.append([step + 1, round(value / loss_avg, 1), round(gnorm, 3)])
-        loss_avg = value if loss_avg is None else 0.98 * loss_avg + 0.02 * value
-        if ema is not None:
-            ema.update_parameters(net)
-        step += 1
-        bar.update(1)
-        if rank == 0 and (step % 50 == 0 or step == cfg.steps):
-            rec = {
-                "step": step,
-                "loss": float(loss.detach()),
-                "gnorm": gnorm,
-                "lr": lr_at(step),
-                **parts,
-            }
-            rec["elapsed_s"] = round(trained_s(), 1)
-            if spikes:
-                rec["spikes"], spikes = spikes, []
-            if step % cfg.val_every == 0 or step == cfg.steps:
-                rec.update(validate(kept, cfg, vx, vy))
-                bar.set_postfix(
-                    approx=f"{rec['val_approx_psnr']:.2f}", restore=f"{rec['val_restore_psnr']:.2f}"
-                )
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
-        if rank == 0 and time.time() - last_ckpt > cfg.ckpt_minutes * 60:
-            save()
-            last_ckpt = time.time()
-    if rank == 0:
-        save(final=True)
-    bar.close()
-    if distributed:
-        dist.destroy_process_group()
-    return run
+            self.spikes.append([step + 1, round(value / self.loss_avg, 1), round(gnorm, 3)])
+        self.loss_avg = value if self.loss_avg is None else 0.98 * self.loss_avg + 0.02 * value
+        if self.ema is not None:
+            self.ema.update_parameters(self.net)
+        self.step_no += 1
+        return {"loss": value, "gnorm": gnorm, **parts}
+
+    def _adversarial(self, target: torch.Tensor, out: torch.Tensor, parts: dict):
+        """Train the discriminator a step; the generator's weighted term (Type III)."""
+        from restorable.training.adversarial import discriminator_loss, generator_loss
+
+        d_loss = discriminator_loss(self.disc, target, out)
+        self.disc_opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.disc_opt.step()
+        g_loss = generator_loss(self.disc, out)
+        parts.update(adversarial=float(g_loss.detach()), disc=float(d_loss.detach()))
+        return self.cfg.loss.adversarial * g_loss
+
+    def finished(self) -> bool:
+        cfg = self.cfg
+        return self.step_no >= cfg.steps or bool(
+            cfg.minutes and self.trained_s() > cfg.minutes * 60
+        )
+
+    def log_record(self, figures: dict) -> dict | None:
+        """The log line after this step (every 50th and the last; with validation figures every
+        ``val_every``), or None."""
+        cfg, step = self.cfg, self.step_no
+        if not (step % 50 == 0 or step == cfg.steps):
+            return None
+        rec = {"step": step, "loss": figures["loss"], "gnorm": figures["gnorm"]}
+        rec.update(lr=self.lr_at(step), **figures, elapsed_s=0.0)
+        rec["elapsed_s"] = round(self.trained_s(), 1)
+        if self.spikes:
+            rec["spikes"], self.spikes = self.spikes, []
+        if step % cfg.val_every == 0 or step == cfg.steps:
+            rec.update(self.validate())
+        return rec
+
+    def after_step(self, figures: dict) -> None:
+        """Advance the bar; write the log line, if this step has one."""
+        self.bar.update(1)
+        rec = self.log_record(figures) if self.lead else None
+        if rec is None:
+            return
+        if "val_approx_psnr" in rec:
+            approx, restore = rec["val_approx_psnr"], rec["val_restore_psnr"]
+            self.bar.set_postfix(approx=f"{approx:.2f}", restore=f"{restore:.2f}")
+        self.log.write(json.dumps(rec) + "\n")
+        self.log.flush()
+
+    def run(self, resume: bool = False) -> Path:
+        """The loop (``loop.Loop``): steps, a log line every 50, a checkpoint and the model every
+        ``ckpt_minutes`` and at the end; returns the run folder."""
+        cfg = self.cfg
+        if resume:
+            self.resume()
+        (self.run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1) + "\n")
+        self.started = time.time()
+        off = not self.progress or not self.lead
+        self.bar = tqdm(total=cfg.steps, initial=self.step_no, disable=off, desc=cfg.op)
+        self.net.train()
+        try:
+            with open(self.run_dir / "log.jsonl", "a") as self.log:
+                self.loop()
+        finally:
+            self.bar.close()
+            if self.distributed:
+                dist.destroy_process_group()
+        return self.run_dir
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
+    """Train, checkpointing to ``run_dir``; returns the folder holding the final model."""
+    return Trainer(cfg, progress).run(resume)

@@ -25,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from restorable.data.split import SAMPLES_DIR as SAMPLES
+from restorable.data.split import sample_photos
 from restorable.errors import NoModelFits, RestorableError
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 AUTO = "auto"  # model choice: OP (or OP-jpeg for JPEG) on Edit; the file's record on Restore
 PREVIEW_SIDE = 2048  # longest side shown on the page; downloads are always full size
 JOB_MAX_AGE_S = 3600  # output folders older than this are removed when a new job starts
@@ -104,12 +105,6 @@ def model_settings(name: str) -> dict:
     """The settings a model takes at apply time (none yet; a model with a strength or λ knob
     will list it here, and the Edit tab will show a control for each)."""
     return {}
-
-
-def sample_photos() -> list[Path]:
-    from restorable.files import list_images
-
-    return list_images(SAMPLES)
 
 
 def _safe_stem(name: str) -> str:
