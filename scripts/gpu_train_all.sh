@@ -7,6 +7,8 @@
 #   there:       bash scripts/gpu_train_all.sh          (device tool: carry=["carry/train"])
 #   back here:   cat models.tgz.* | tar xz -C runs-gpu && restorable train --all ... --install
 #
+# With several GPUs, train --all --device cuda spreads the models over all of them (in turn,
+# restorable/devices.py); CUDA_VISIBLE_DEVICES limits which.
 # wmf, rgf and retouch need opencv-contrib (cv2.ximgproc), which that machine lacks: they train
 # on the CPU here. Environment knobs: MINUTES, OPS, VARIANTS, DEVICE, WORKERS, CONFIG, EXTRA,
 # BENCH=0 (skip the inference timings that run beside the pairs), PHOTOS (the carried folder;

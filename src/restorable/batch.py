@@ -137,8 +137,11 @@ def _check_output(
         raise RestorableError(f"{out_path}: already exists (use --force to overwrite)")
 
 
-def _error(exc: BaseException | str, in_path: Path) -> None:
+def _error_line(exc: BaseException | str, in_path: Path) -> str:
+    """The one line a failed file reports (without "error: "), naming the file once."""
     msg = " ".join(str(exc).split())
-    if str(in_path) not in msg:
-        msg = f"{in_path}: {msg}"
-    tqdm.write(f"error: {msg}", file=sys.stderr)
+    return msg if str(in_path) in msg else f"{in_path}: {msg}"
+
+
+def _error(exc: BaseException | str, in_path: Path) -> None:
+    tqdm.write(f"error: {_error_line(exc, in_path)}", file=sys.stderr)

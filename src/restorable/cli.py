@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from restorable import bulk_ray
 from restorable.errors import RestorableError
 from restorable.files import PNG_COMPRESSION
 
@@ -360,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="model name (default: OP, or OP-jpeg when writing JPEG)")
     model_args(s)
     io_args(s)
+    bulk_ray.add_arguments(s)
     s.set_defaults(fn=cmd_apply)
 
     s = sub.add_parser("restore", help="recover the original photos from edited files")
@@ -379,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model_args(s)
     io_args(s)
+    bulk_ray.add_arguments(s)
     s.set_defaults(fn=cmd_restore)
 
     s = sub.add_parser("compare", help="sheet: original | edited | restored, error map, PSNR/SSIM")
@@ -527,6 +530,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "ray", None) is not None:  # apply/restore --ray: restorable/bulk_ray.py
+            return bulk_ray.run(args)
         return int(args.fn(args) or 0)
     except RestorableError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -26,6 +26,7 @@ import scipy.fft as sfft
 import torch
 from safetensors.torch import load_file, save_file
 
+from restorable.devices import check_device
 from restorable.errors import RestorableError
 from restorable.image import as_float_image, check_image, to_uint8
 from restorable.names import check_model_name, is_model_name
@@ -143,6 +144,7 @@ class RestorableModel:
             raise RestorableError(
                 f"device {device!r}: no CUDA GPU is visible to torch {torch.__version__}"
             )
+        check_device(device)  # cuda:N past the last GPU: one line, not torch's traceback
         # channels-last: oneDNN's (and cuDNN's) fast convolution layout, same results
         self.net = net.eval().to(device, memory_format=torch.channels_last)
         self.card = card

@@ -177,6 +177,9 @@ def _run_job(job: Job, plan: Plan) -> dict:
     from safetensors.torch import load_file
 
     torch.set_num_threads(1)
+    from restorable.devices import use_gpu_for
+
+    use_gpu_for(job, plan.jobs, plan.device)  # spread over every GPU of the node
     from restorable.evaluation.evaluate import evaluate_model
     from restorable.models import ModelCard, load, save_model
     from restorable.network.factory import build_net
