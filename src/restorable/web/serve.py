@@ -21,7 +21,7 @@ HELP = "open the web page: edit, restore and compare in the browser (local)"
 DEFAULT_PORT = 7860
 INSTALL = (
     "the web page needs Gradio, an optional extra: "
-    'pip install -e ".[web]" && pip install --no-deps gradio==6.31.0'
+    'pip install -e ".[web]" -c constraints.txt'
 )
 
 
