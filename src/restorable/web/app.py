@@ -10,6 +10,10 @@ wires them into a ``gradio.Blocks`` (Gradio is imported there, lazily). Uploads 
 browser's bytes (``gr.File``, not ``gr.Image``, which would re-encode them and drop the
 record), so every file goes through :func:`restorable.files.read_image` and a bad one gets the
 CLI's one-line message.
+
+A file is untrusted input, and so are its name and its record: every piece of one that reaches
+a message is escaped (:func:`restorable.web.guard.markdown_text`), so the status line shows it
+as text and never as a tag, image or link. The page's own emphasis is added around escaped text.
 """
 
 from __future__ import annotations
@@ -26,11 +30,17 @@ from pathlib import Path
 import numpy as np
 
 from restorable.errors import NoModelFits, RestorableError
+from restorable.web.guard import html_text, markdown_text
+from restorable.web.guard import markdown_text as md
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 AUTO = "auto"  # model choice: OP (or OP-jpeg for JPEG) on Edit; the file's record on Restore
 PREVIEW_SIDE = 2048  # longest side shown on the page; downloads are always full size
 JOB_MAX_AGE_S = 3600  # output folders older than this are removed when a new job starts
+# The model runs (Apply, Restore) share one concurrency limit: together they are what fills
+# memory and the CPU. See restorable.web.serve for the arithmetic behind 1.
+HEAVY = "model"
+HEAVY_CONCURRENCY = 1
 
 Progress = Callable[[float, str], None]
 
@@ -60,12 +70,14 @@ class Workspace:
     """Loaded models and one output folder per job, under a temporary root folder.
 
     Gradio copies each returned file into its own cache; ours are removed after an hour and
-    when the server stops (``close``).
+    when the server stops (``close``). ``restorable serve`` puts the root inside its private
+    folder (``parent``).
     """
 
-    def __init__(self, weights_dir: str | Path | None = None):
+    def __init__(self, weights_dir: str | Path | None = None, parent: str | Path | None = None):
         self.weights_dir = weights_dir
-        self.root = Path(tempfile.mkdtemp(prefix="restorable-web-"))
+        # mkdtemp: mode 0700, the outputs are the user's photos
+        self.root = Path(tempfile.mkdtemp(prefix="restorable-web-", dir=parent))
         self._models: dict[str, object] = {}
         self._lock = threading.Lock()
 
@@ -174,9 +186,12 @@ def edit_photo(
     dst = workspace.job_dir() / f"{_safe_stem(photo.name)}.{net.card.stem}{suffix}"
     write_image(dst, out, jpeg_quality, meta=meta, alpha=alpha)
     kind = f"JPEG q{jpeg_quality}" if jpeg else "PNG"
-    lines = [f"**{name}** ({net.version}) on {rgb.shape[1]}x{rgb.shape[0]}: {seconds:.1f} s"]
-    lines.append(f"wrote `{dst.name}` ({kind}, {dst.stat().st_size / 1e6:.2f} MB) with its record")
-    lines += [f"note: {n}" for n in notes]
+    size = f"{rgb.shape[1]}x{rgb.shape[0]}"
+    lines = [f"**{md(name)}** ({md(net.version)}) on {size}: {seconds:.1f} s"]
+    lines.append(
+        f"wrote {md(dst.name)} ({kind}, {dst.stat().st_size / 1e6:.2f} MB) with its record"
+    )
+    lines += [f"note: {md(n)}" for n in notes]
     return EditResult(rgb, out, dst, "  \n".join(lines))
 
 
@@ -232,14 +247,15 @@ def restore_photo(
     stem = _safe_stem(edited.name)
     dst = workspace.job_dir() / f"{stem}.restored.png"
     write_image(dst, restored, alpha=alpha)
-    lines = [f"restored with **{model}** ({net.version}) in {seconds:.1f} s: `{dst.name}`"]
+    lines = [f"restored with **{md(model)}** ({md(net.version)}) in {seconds:.1f} s: "]
+    lines[0] += md(dst.name)
     found = done.identification
     if found is not None:
-        lines.append(f"the file holds no record: {found.summary('**')}")
+        lines.append(f"the file holds no record: {md_emphasised(found.summary)}")
     elif note := done.grid_note():
-        lines.append(note)
-    lines += [f"**warning**: {w.message}" for w in caught]
-    lines += [f"note: {n}" for n in notes]
+        lines.append(md(note))
+    lines += [f"**warning**: {md(w.message)}" for w in caught]
+    lines += [f"note: {md(n)}" for n in notes]
     result = RestoreResult(restored, dst, "")
     if original:
         original = Path(original)
@@ -259,6 +275,18 @@ def restore_photo(
         )
     result.message = "  \n".join(lines)
     return result
+
+
+def md_emphasised(summary: Callable[[str], str]) -> str:
+    """``summary(emphasis)`` escaped, with its emphasis made bold afterwards (a private-use
+    character marks it through the escaping)."""
+    mark = "\ue000"
+    return markdown_text(summary(mark)).replace(mark, "**")
+
+
+def error_text(exc: BaseException) -> str:
+    """An error's message as the page's error toast shows it: HTML-escaped text."""
+    return html_text(exc)
 
 
 def preview(img: np.ndarray, side: int = PREVIEW_SIDE) -> np.ndarray:
@@ -311,7 +339,7 @@ def build_app(workspace: Workspace | None = None):
         return [(auto, AUTO)] + [(m, m) for m in by_op.get(op, [])]
 
     def shown_error(exc: RestorableError) -> gr.Error:
-        return gr.Error(str(exc), print_exception=False)
+        return gr.Error(error_text(exc), print_exception=False)
 
     def on_sample(name: str | None):
         return str(SAMPLES / name) if name else gr.update()
@@ -396,7 +424,7 @@ def build_app(workspace: Workspace | None = None):
                         elem_id="edit-slider",
                     )
                     download = gr.File(label="Restorable file", elem_id="edit-download")
-                    status = gr.Markdown(elem_id="edit-status")
+                    status = gr.Markdown(elem_id="edit-status", latex_delimiters=[])
         with gr.Tab("Restore", id="restore"):
             with gr.Row():
                 with gr.Column(scale=1):
@@ -428,7 +456,7 @@ def build_app(workspace: Workspace | None = None):
                         elem_id="restore-image",
                     )
                     restored_file = gr.File(label="Restored PNG", elem_id="restore-download")
-                    restore_status = gr.Markdown(elem_id="restore-status")
+                    restore_status = gr.Markdown(elem_id="restore-status", latex_delimiters=[])
                     sheet = gr.Image(
                         label="original | edited | restored | error map",
                         format="png",
@@ -441,11 +469,15 @@ def build_app(workspace: Workspace | None = None):
         sample.change(on_sample, sample, photo)
         op.change(on_op, op, model)
         fmt.change(on_format, fmt, quality)
-        apply_btn.click(on_apply, [photo, op, model, fmt, quality], [slider, download, status])
+        heavy = {"concurrency_id": HEAVY, "concurrency_limit": HEAVY_CONCURRENCY}
+        apply_btn.click(
+            on_apply, [photo, op, model, fmt, quality], [slider, download, status], **heavy
+        )
         restore_btn.click(
             on_restore,
             [edited, restore_model, original],
             [restored, restored_file, sheet, restore_status],
+            **heavy,
         )
     app.workspace = workspace
     return app
