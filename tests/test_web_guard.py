@@ -128,15 +128,27 @@ def test_apply_and_restore_share_one_limit_and_the_queue_is_bounded():
     once; and the queue has a size."""
     pytest.importorskip("gradio")
     from restorable.web.app import HEAVY, build_app
-    from restorable.web.serve import QUEUE_SIZE
+    from restorable.web.serve import QUEUE_SIZE, bounded_queue
 
     ws = Workspace()
     try:
-        app = build_app(ws)
+        app = bounded_queue(build_app(ws))
+        assert app._queue.max_size == QUEUE_SIZE
         heavy = [fn for fn in app.fns.values() if fn.concurrency_id == HEAVY]
         assert {fn.name for fn in heavy} == {"on_apply", "on_restore"}
         assert all(fn.concurrency_limit == 1 for fn in heavy)
         assert len(app.fns) > len(heavy)  # the light events (lists, visibility) stay apart
     finally:
         ws.close()
-    assert 1 <= QUEUE_SIZE <= 64
+
+
+def test_freed_memory_can_be_given_back_here():
+    """The server's memory stays flat under load only if glibc's malloc can be tuned and
+    trimmed (restorable.web.memory); on Linux CI it must be."""
+    import sys
+
+    from restorable.web import memory
+
+    if sys.platform.startswith("linux"):
+        assert memory._libc() is not None
+    memory.trim()

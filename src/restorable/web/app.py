@@ -18,6 +18,7 @@ as text and never as a tag, image or link. The page's own emphasis is added arou
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import tempfile
@@ -80,6 +81,7 @@ class Workspace:
         self.root = Path(tempfile.mkdtemp(prefix="restorable-web-", dir=parent))
         self._models: dict[str, object] = {}
         self._lock = threading.Lock()
+        self.running = 0  # jobs in flight (the server's shutdown asks)
 
     @property
     def models(self) -> dict[str, object]:
@@ -320,6 +322,8 @@ def build_app(workspace: Workspace | None = None):
     """The ``gradio.Blocks`` of the page. The model lists are read once, here."""
     import gradio as gr
 
+    from restorable.web import memory
+
     workspace = workspace or Workspace()
     by_op = model_choices(workspace.weights_dir)
     if not by_op:
@@ -351,6 +355,23 @@ def build_app(workspace: Workspace | None = None):
         return gr.update(visible=fmt == "JPEG")
 
     def on_apply(photo, op, model, fmt, quality, progress=gr.Progress()):  # noqa: B008
+        with job():
+            return apply(photo, op, model, fmt, quality, progress)
+
+    def on_restore(edited, model, original, progress=gr.Progress()):  # noqa: B008
+        with job():
+            return restore(edited, model, original, progress)
+
+    @contextlib.contextmanager
+    def job():
+        workspace.running += 1  # one at a time (HEAVY_CONCURRENCY), so no lock is needed
+        try:
+            yield
+        finally:
+            workspace.running -= 1
+
+    def apply(photo, op, model, fmt, quality, progress):
+        memory.trim()  # what the last job (maybe one that failed) left free
         try:
             result = edit_photo(
                 workspace,
@@ -362,18 +383,25 @@ def build_app(workspace: Workspace | None = None):
             )
         except RestorableError as exc:
             raise shown_error(exc) from None
-        pair = (preview(result.original), preview(result.edited))
-        return pair, str(result.path), result.message
+        shown = (preview(result.original), preview(result.edited)), str(result.path)
+        message = result.message
+        del result  # the full-size arrays: free before the trim
+        memory.trim()
+        return *shown, message
 
-    def on_restore(edited, model, original, progress=gr.Progress()):  # noqa: B008
+    def restore(edited, model, original, progress):
+        memory.trim()
         try:
             result = restore_photo(
                 workspace, edited, model, original, progress=lambda f, d: progress(f, desc=d)
             )
         except RestorableError as exc:
             raise shown_error(exc) from None
-        sheet = gr.update(value=result.sheet, visible=result.sheet is not None)
-        return preview(result.restored), str(result.path), sheet, result.message
+        sheet = None if result.sheet is None else preview(result.sheet, 2 * PREVIEW_SIDE)
+        shown = preview(result.restored), str(result.path), result.message
+        del result
+        memory.trim()
+        return shown[0], shown[1], gr.update(value=sheet, visible=sheet is not None), shown[2]
 
     with gr.Blocks(
         title="restorable",

@@ -39,14 +39,16 @@ MAX_FILE_MB = 300  # one upload: a 100 MP PNG (the most read_image takes) is ~30
 # Gradio's own limit is per file, and it takes up to 1000 files in one request.
 MAX_UPLOAD_FILES = 4
 MAX_UPLOAD_BYTES = (MAX_FILE_MB + 1) * 10**6  # one full-size file and the form around it
-# The queue. Memory is taken by the running job, not the waiting ones: Apply and Restore share
-# one concurrency limit of 1 (app.HEAVY), measured at PEAK_GB_PER_JOB at the largest input
-# (100 MP, docs/reliability-web.md), beside the server's own ~1 GB: 1 x 100 MP job + 1 GB fits
-# the 24 GB machine, 2 would not. A waiting job holds its uploads on disk (at most 2 files of
-# MAX_FILE_MB: 0.6 GB) and a place in line: QUEUE_SIZE x 0.6 GB = 9.6 GB of disk at most,
-# and the last in line waits QUEUE_SIZE jobs (16 x ~25 s at 12 MP; 16 x 1-2 s for a phone
-# photo preview-sized). Beyond it Gradio answers "the queue is full" at once.
-PEAK_GB_PER_JOB = 0.0  # filled from the measurement
+# The queue. Memory is taken by the running job, not the waiting ones. Apply and Restore share
+# one concurrency limit (app.HEAVY_CONCURRENCY = 1). Measured peak of one job through the page's
+# own functions (docs/reliability-web.md): 12 MP apply 1.4 GB, restore with the original (PSNR,
+# SSIM, sheet) 1.8 GB; 24 MP 2.0 and 2.3 GB; linear in the pixels, so ~6 GB at 100 MP, the most
+# read_image takes. Memory would allow 3 at once on the 24 GB machine (3 x 6 GB + the server's
+# ~1 GB = 19 GB; 4 would be 25 GB), but one job already uses every core, so 1: a second at once
+# would only slow both. A waiting job holds its uploads on disk, in the private temp folder (at
+# most 2 files of MAX_FILE_MB), and a place in line: QUEUE_SIZE x 0.6 GB = 9.6 GB of disk at
+# most, and the last in line waits QUEUE_SIZE jobs (16 x ~1 s for a 0.3 MP sample on the
+# shared 2-core machine; 16 x ~26 s at 12 MP). Beyond it Gradio answers "the queue is full".
 QUEUE_SIZE = 16
 INSTALL = (
     "the web page needs Gradio, an optional extra: "
@@ -119,6 +121,12 @@ class PrivateTemp:
                 os.environ["GRADIO_TEMP_DIR"] = self.previous
 
 
+def bounded_queue(app):
+    """The page's queue: light events (lists, visibility) one at a time each, the model runs
+    one at a time together (their shared group, app.HEAVY), at most QUEUE_SIZE waiting."""
+    return app.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
+
+
 def launch(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
@@ -136,12 +144,14 @@ def launch(
         import_gradio()
         from starlette.middleware import Middleware
 
+        from restorable.web import memory
         from restorable.web.app import CSS, SAMPLES, Workspace, build_app, theme
         from restorable.web.guard import AllowedHosts, HostCheck, UploadQuota
 
+        memory.tune()  # a long-running server of large arrays: see restorable.web.memory
         workspace = Workspace(weights, parent=private.path)
         app = build_app(workspace)
-        app.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
+        bounded_queue(app)
         middleware = [
             Middleware(HostCheck, allowed=AllowedHosts(host)),
             Middleware(UploadQuota, max_bytes=MAX_UPLOAD_BYTES, max_files=MAX_UPLOAD_FILES),
@@ -222,10 +232,18 @@ def run_serve(args: argparse.Namespace) -> int:
         while not stop.wait(0.5):
             pass
     finally:
+        running = app.workspace.running
         shutdown(app)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     print("restorable web page stopped; its files are removed", flush=True)
+    if running:
+        # A job still runs in a worker thread, inside torch: leaving through the interpreter's
+        # shutdown would end in "terminate called without an active exception" (SIGABRT).
+        # Everything of ours is cleaned up already, so leave at once.
+        print("(a job in progress was abandoned)", flush=True)
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 
