@@ -397,7 +397,7 @@ def build_app(workspace: Workspace | None = None):
             )
         except RestorableError as exc:
             raise shown_error(exc) from None
-        sheet = None if result.sheet is None else preview(result.sheet, 2 * PREVIEW_SIDE)
+        sheet = result.sheet  # a fixed-width picture, not full size
         shown = preview(result.restored), str(result.path), result.message
         del result
         memory.trim()

@@ -47,7 +47,7 @@ MAX_UPLOAD_BYTES = (MAX_FILE_MB + 1) * 10**6  # one full-size file and the form 
 # ~1 GB = 19 GB; 4 would be 25 GB), but one job already uses every core, so 1: a second at once
 # would only slow both. A waiting job holds its uploads on disk, in the private temp folder (at
 # most 2 files of MAX_FILE_MB), and a place in line: QUEUE_SIZE x 0.6 GB = 9.6 GB of disk at
-# most, and the last in line waits QUEUE_SIZE jobs (16 x ~1 s for a 0.3 MP sample on the
+# most, and the last in line waits QUEUE_SIZE jobs (16 x ~1.5 s for a 0.3 MP sample on the
 # shared 2-core machine; 16 x ~26 s at 12 MP). Beyond it Gradio answers "the queue is full".
 QUEUE_SIZE = 16
 INSTALL = (
