@@ -1,15 +1,21 @@
 """The web page (``restorable serve``): its functions, its CLI hook, and the page in a browser.
 
 The browser test starts the real command on a free port, drives Debian's chromium with
-Playwright (edit a sample with l0, download, restore the download, bad upload, good upload) and
-checks that every request the page made went to 127.0.0.1. It is skipped only when gradio,
-playwright or chromium is missing; ``.ci/run`` installs all three.
+Playwright (edit a sample with l0, download, restore the download, bad upload, a file whose
+record carries HTML and a Markdown image, good upload) and checks that every request the page
+made went to 127.0.0.1, none to the addresses in that record. It is skipped only when gradio,
+playwright or chromium is missing; ``.ci/run`` installs all three. The same server then answers
+under a foreign ``Host`` (refused), takes an over-quota upload (refused) and is stopped with
+SIGTERM, which must remove its private folders. A second one, on 127.0.0.2 with ``--auth``,
+must warn that it is reachable and ask for the password.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -52,7 +58,7 @@ def test_jpeg_edit_uses_the_jpeg_model_and_restore_reads_it(workspace):
     edit = edit_photo(workspace, SAMPLE, "l0", jpeg_quality=90)
     assert edit.path.suffix == ".jpg"
     assert read_meta(edit.path)["name"] == "l0-jpeg"
-    assert "l0-jpeg" in restore_photo(workspace, edit.path).message
+    assert "**l0\\-jpeg**" in restore_photo(workspace, edit.path).message  # Markdown-escaped
 
 
 def test_a_stripped_cropped_file_is_identified_and_restored(workspace, tmp_path):
@@ -130,33 +136,58 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """``restorable serve`` on a free port, in its own process; yields (process, url)."""
-    missing = _browser_tools_missing()
-    if missing:
-        pytest.skip(missing)
-    env = dict(os.environ, GRADIO_TEMP_DIR=str(tmp_path_factory.mktemp("gradio")))
-    cmd = [sys.executable, "-m", "restorable.cli", "serve", "--port", str(_free_port())]
+def _start_serve(temp: Path, *args: str) -> tuple[subprocess.Popen, str, list[str]]:
+    """``restorable serve ARGS`` on a free port with ``GRADIO_TEMP_DIR=temp``, in its own
+    process; returns (process, url, the lines it printed up to the url)."""
+    env = dict(os.environ, GRADIO_TEMP_DIR=str(temp))
+    cmd = [sys.executable, "-m", "restorable.cli", "serve", "--port", str(_free_port()), *args]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     )
-    url, deadline = None, time.monotonic() + 120
+    url, lines, deadline = None, [], time.monotonic() + 120
     while url is None and time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line:
             break
+        lines.append(line)
         if line.startswith("restorable web page: "):
             url = line.split()[3]
     if url is None:
         proc.kill()
-        pytest.fail(f"restorable serve did not start: {proc.stdout.read()}")
-    yield proc, url
+        pytest.fail(f"restorable serve did not start: {''.join(lines)}{proc.stdout.read()}")
+    return proc, url, lines
+
+
+def _stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``restorable serve`` on a free port, in its own process; yields (process, url, the
+    folder given as GRADIO_TEMP_DIR)."""
+    missing = _browser_tools_missing()
+    if missing:
+        pytest.skip(missing)
+    temp = tmp_path_factory.mktemp("gradio")
+    proc, url, _ = _start_serve(temp)
+    yield proc, url, temp
+    _stop(proc)
+
+
+def _record_naming(path: Path, name: str) -> Path:
+    """A PNG of the sample whose record names the model ``name``: what a crafted file holds."""
+    from restorable.files import write_image
+
+    write_image(path, read_image(SAMPLE), meta={"op": "l0", "model": "v1", "name": name})
+    return path
+
+
+HOSTILE = ("<img src=http://127.0.0.1:9/x>", "![x](http://127.0.0.1:9/y)")
 
 
 def _upload(page, elem_id: str, path: Path) -> None:
@@ -180,7 +211,7 @@ def _download(page, elem_id: str, dst: Path) -> Path:
 def test_page_edit_download_restore_and_survive_a_bad_file(server, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    proc, url = server
+    proc, url, _ = server
     requests: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -218,6 +249,14 @@ def test_page_edit_download_restore_and_survive_a_bad_file(server, tmp_path):
             page.get_by_text("broken.png: corrupt image file").first.wait_for(timeout=30_000)
             assert proc.poll() is None
 
+            # a record carrying HTML or a Markdown image: shown as text, never fetched
+            for i, name in enumerate(HOSTILE):
+                _upload(page, "restore-file", _record_naming(tmp_path / f"evil{i}.png", name))
+                page.locator("#restore").click()
+                page.get_by_text(re.compile(r"127\.0\.0\.1:9")).first.wait_for(timeout=30_000)
+            page.wait_for_timeout(500)
+            assert page.locator("img[src*='127.0.0.1:9'], a[href*='127.0.0.1:9']").count() == 0
+
             # ... and a good request afterwards still works
             _upload(page, "restore-file", edited)
             page.locator("#restore").click()
@@ -232,3 +271,83 @@ def test_page_edit_download_restore_and_survive_a_bad_file(server, tmp_path):
         if urlparse(u).scheme not in ("data", "blob") and urlparse(u).hostname != "127.0.0.1"
     ]
     assert not foreign, f"requests left the machine: {foreign}"
+    assert not [u for u in requests if urlparse(u).port == 9], "the page fetched a record's URL"
+
+
+def test_only_this_machine_names_are_answered(server):
+    """DNS rebinding: a page of evil.example.com whose name now resolves to 127.0.0.1 reaches
+    the server with ``Host: evil.example.com``; only this machine's own names get an answer."""
+    import httpx
+
+    _, url, _ = server
+    port = urlparse(url).port
+    for host in ("evil.example.com", f"evil.example.com:{port}", "127.0.0.1.evil.example.com"):
+        r = httpx.get(url, headers={"Host": host})
+        assert r.status_code == 400 and "Host" in r.text, host
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"):
+        assert httpx.get(url, headers={"Host": host}).status_code == 200, host
+
+
+def test_uploads_have_a_quota_per_request(server, tmp_path):
+    """Gradio bounds each file (300 MB), not a request: at most 4 files and 301 MB in one."""
+    import httpx
+
+    from restorable.web.serve import MAX_UPLOAD_BYTES, MAX_UPLOAD_FILES
+
+    _, url, _ = server
+    upload = url.rstrip("/") + "/gradio_api/upload"
+    one = [("files", ("a.png", b"x" * 100, "image/png"))]
+    r = httpx.post(upload, files=one)
+    assert r.status_code == 200 and len(r.json()) == 1
+    many = one * (MAX_UPLOAD_FILES + 1)
+    r = httpx.post(upload, files=many)
+    assert r.status_code == 413 and r.text.startswith("upload refused: at most 4 files")
+    # a body announced over the quota is refused before a byte of it is read
+    parts = urlparse(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as s:
+        s.sendall(
+            f"POST /gradio_api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: multipart/form-data; boundary=b\r\n"
+            f"Content-Length: {MAX_UPLOAD_BYTES + 1}\r\n\r\n".encode()
+        )
+        assert s.recv(200).startswith(b"HTTP/1.1 413")
+
+
+def test_auth_and_a_warning_when_other_machines_can_reach_it(tmp_path):
+    """Listening beyond 127.0.0.1 (here 127.0.0.2, still this machine) the command says that
+    other machines can reach the page; ``--auth`` puts Gradio's login in front of it."""
+    import httpx
+
+    missing = _browser_tools_missing()
+    if missing:
+        pytest.skip(missing)
+    proc, url, lines = _start_serve(tmp_path, "--host", "127.0.0.2", "--auth", "ana:s3:cret")
+    try:
+        deadline = time.monotonic() + 30
+        while not any(line.startswith("warning: listening on 127.0.0.2") for line in lines):
+            assert time.monotonic() < deadline, lines
+            lines.append(proc.stdout.readline())
+        assert "--auth password" in lines[-1]
+        with httpx.Client(base_url=url) as client:
+            assert client.get("/config").status_code == 401
+            bad = client.post("/login", data={"username": "ana", "password": "nope"})
+            assert bad.status_code == 400
+            good = client.post("/login", data={"username": "ana", "password": "s3:cret"})
+            assert good.status_code == 200 and client.get("/config").status_code == 200
+    finally:
+        _stop(proc)
+
+
+def test_sigterm_removes_the_private_folders(server):
+    """Gradio's cache and the outputs live in one folder of the server's own, mode 0700, inside
+    GRADIO_TEMP_DIR; SIGTERM (what a service manager sends) removes it. Runs last: it stops the
+    module's server."""
+    proc, _, temp = server
+    (private,) = temp.glob("restorable-gradio-*")
+    (outputs,) = private.glob("restorable-web-*")
+    assert private.stat().st_mode & 0o777 == 0o700
+    assert outputs.stat().st_mode & 0o777 == 0o700
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    assert "its files are removed" in proc.stdout.read()
+    assert not private.exists() and list(temp.iterdir()) == []

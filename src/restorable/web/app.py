@@ -10,10 +10,15 @@ wires them into a ``gradio.Blocks`` (Gradio is imported there, lazily). Uploads 
 browser's bytes (``gr.File``, not ``gr.Image``, which would re-encode them and drop the
 record), so every file goes through :func:`restorable.files.read_image` and a bad one gets the
 CLI's one-line message.
+
+A file is untrusted input, and so are its name and its record: every piece of one that reaches
+a message is escaped (:func:`restorable.web.guard.markdown_text`), so the status line shows it
+as text and never as a tag, image or link. The page's own emphasis is added around escaped text.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import tempfile
@@ -28,10 +33,16 @@ import numpy as np
 from restorable.data.split import SAMPLES_DIR as SAMPLES
 from restorable.data.split import sample_photos
 from restorable.errors import NoModelFits, RestorableError
+from restorable.web.guard import html_text, markdown_text
+from restorable.web.guard import markdown_text as md
 
 AUTO = "auto"  # model choice: OP (or OP-jpeg for JPEG) on Edit; the file's record on Restore
 PREVIEW_SIDE = 2048  # longest side shown on the page; downloads are always full size
 JOB_MAX_AGE_S = 3600  # output folders older than this are removed when a new job starts
+# The model runs (Apply, Restore) share one concurrency limit: together they are what fills
+# memory and the CPU. See restorable.web.serve for the arithmetic behind 1.
+HEAVY = "model"
+HEAVY_CONCURRENCY = 1
 
 Progress = Callable[[float, str], None]
 
@@ -61,14 +72,17 @@ class Workspace:
     """Loaded models and one output folder per job, under a temporary root folder.
 
     Gradio copies each returned file into its own cache; ours are removed after an hour and
-    when the server stops (``close``).
+    when the server stops (``close``). ``restorable serve`` puts the root inside its private
+    folder (``parent``).
     """
 
-    def __init__(self, weights_dir: str | Path | None = None):
+    def __init__(self, weights_dir: str | Path | None = None, parent: str | Path | None = None):
         self.weights_dir = weights_dir
-        self.root = Path(tempfile.mkdtemp(prefix="restorable-web-"))
+        # mkdtemp: mode 0700, the outputs are the user's photos
+        self.root = Path(tempfile.mkdtemp(prefix="restorable-web-", dir=parent))
         self._models: dict[str, object] = {}
         self._lock = threading.Lock()
+        self.running = 0  # jobs in flight (the server's shutdown asks)
 
     @property
     def models(self) -> dict[str, object]:
@@ -169,9 +183,12 @@ def edit_photo(
     dst = workspace.job_dir() / f"{_safe_stem(photo.name)}.{net.card.stem}{suffix}"
     write_image(dst, out, jpeg_quality, meta=meta, alpha=alpha)
     kind = f"JPEG q{jpeg_quality}" if jpeg else "PNG"
-    lines = [f"**{name}** ({net.version}) on {rgb.shape[1]}x{rgb.shape[0]}: {seconds:.1f} s"]
-    lines.append(f"wrote `{dst.name}` ({kind}, {dst.stat().st_size / 1e6:.2f} MB) with its record")
-    lines += [f"note: {n}" for n in notes]
+    size = f"{rgb.shape[1]}x{rgb.shape[0]}"
+    lines = [f"**{md(name)}** ({md(net.version)}) on {size}: {seconds:.1f} s"]
+    lines.append(
+        f"wrote {md(dst.name)} ({kind}, {dst.stat().st_size / 1e6:.2f} MB) with its record"
+    )
+    lines += [f"note: {md(n)}" for n in notes]
     return EditResult(rgb, out, dst, "  \n".join(lines))
 
 
@@ -227,14 +244,15 @@ def restore_photo(
     stem = _safe_stem(edited.name)
     dst = workspace.job_dir() / f"{stem}.restored.png"
     write_image(dst, restored, alpha=alpha)
-    lines = [f"restored with **{model}** ({net.version}) in {seconds:.1f} s: `{dst.name}`"]
+    lines = [f"restored with **{md(model)}** ({md(net.version)}) in {seconds:.1f} s: "]
+    lines[0] += md(dst.name)
     found = done.identification
     if found is not None:
-        lines.append(f"the file holds no record: {found.summary('**')}")
+        lines.append(f"the file holds no record: {md_emphasised(found.summary)}")
     elif note := done.grid_note():
-        lines.append(note)
-    lines += [f"**warning**: {w.message}" for w in caught]
-    lines += [f"note: {n}" for n in notes]
+        lines.append(md(note))
+    lines += [f"**warning**: {md(w.message)}" for w in caught]
+    lines += [f"note: {md(n)}" for n in notes]
     result = RestoreResult(restored, dst, "")
     if original:
         original = Path(original)
@@ -254,6 +272,18 @@ def restore_photo(
         )
     result.message = "  \n".join(lines)
     return result
+
+
+def md_emphasised(summary: Callable[[str], str]) -> str:
+    """``summary(emphasis)`` escaped, with its emphasis made bold afterwards (a private-use
+    character marks it through the escaping)."""
+    mark = "\ue000"
+    return markdown_text(summary(mark)).replace(mark, "**")
+
+
+def error_text(exc: BaseException) -> str:
+    """An error's message as the page's error toast shows it: HTML-escaped text."""
+    return html_text(exc)
 
 
 def preview(img: np.ndarray, side: int = PREVIEW_SIDE) -> np.ndarray:
@@ -287,6 +317,8 @@ def build_app(workspace: Workspace | None = None):
     """The ``gradio.Blocks`` of the page. The model lists are read once, here."""
     import gradio as gr
 
+    from restorable.web import memory
+
     workspace = workspace or Workspace()
     by_op = model_choices(workspace.weights_dir)
     if not by_op:
@@ -306,7 +338,7 @@ def build_app(workspace: Workspace | None = None):
         return [(auto, AUTO)] + [(m, m) for m in by_op.get(op, [])]
 
     def shown_error(exc: RestorableError) -> gr.Error:
-        return gr.Error(str(exc), print_exception=False)
+        return gr.Error(error_text(exc), print_exception=False)
 
     def on_sample(name: str | None):
         return str(SAMPLES / name) if name else gr.update()
@@ -318,6 +350,23 @@ def build_app(workspace: Workspace | None = None):
         return gr.update(visible=fmt == "JPEG")
 
     def on_apply(photo, op, model, fmt, quality, progress=gr.Progress()):  # noqa: B008
+        with job():
+            return apply(photo, op, model, fmt, quality, progress)
+
+    def on_restore(edited, model, original, progress=gr.Progress()):  # noqa: B008
+        with job():
+            return restore(edited, model, original, progress)
+
+    @contextlib.contextmanager
+    def job():
+        workspace.running += 1  # one at a time (HEAVY_CONCURRENCY), so no lock is needed
+        try:
+            yield
+        finally:
+            workspace.running -= 1
+
+    def apply(photo, op, model, fmt, quality, progress):
+        memory.trim()  # what the last job (maybe one that failed) left free
         try:
             result = edit_photo(
                 workspace,
@@ -329,18 +378,25 @@ def build_app(workspace: Workspace | None = None):
             )
         except RestorableError as exc:
             raise shown_error(exc) from None
-        pair = (preview(result.original), preview(result.edited))
-        return pair, str(result.path), result.message
+        shown = (preview(result.original), preview(result.edited)), str(result.path)
+        message = result.message
+        del result  # the full-size arrays: free before the trim
+        memory.trim()
+        return *shown, message
 
-    def on_restore(edited, model, original, progress=gr.Progress()):  # noqa: B008
+    def restore(edited, model, original, progress):
+        memory.trim()
         try:
             result = restore_photo(
                 workspace, edited, model, original, progress=lambda f, d: progress(f, desc=d)
             )
         except RestorableError as exc:
             raise shown_error(exc) from None
-        sheet = gr.update(value=result.sheet, visible=result.sheet is not None)
-        return preview(result.restored), str(result.path), sheet, result.message
+        sheet = result.sheet  # a fixed-width picture, not full size
+        shown = preview(result.restored), str(result.path), result.message
+        del result
+        memory.trim()
+        return shown[0], shown[1], gr.update(value=sheet, visible=sheet is not None), shown[2]
 
     with gr.Blocks(
         title="restorable",
@@ -391,7 +447,7 @@ def build_app(workspace: Workspace | None = None):
                         elem_id="edit-slider",
                     )
                     download = gr.File(label="Restorable file", elem_id="edit-download")
-                    status = gr.Markdown(elem_id="edit-status")
+                    status = gr.Markdown(elem_id="edit-status", latex_delimiters=[])
         with gr.Tab("Restore", id="restore"):
             with gr.Row():
                 with gr.Column(scale=1):
@@ -423,7 +479,7 @@ def build_app(workspace: Workspace | None = None):
                         elem_id="restore-image",
                     )
                     restored_file = gr.File(label="Restored PNG", elem_id="restore-download")
-                    restore_status = gr.Markdown(elem_id="restore-status")
+                    restore_status = gr.Markdown(elem_id="restore-status", latex_delimiters=[])
                     sheet = gr.Image(
                         label="original | edited | restored | error map",
                         format="png",
@@ -436,11 +492,15 @@ def build_app(workspace: Workspace | None = None):
         sample.change(on_sample, sample, photo)
         op.change(on_op, op, model)
         fmt.change(on_format, fmt, quality)
-        apply_btn.click(on_apply, [photo, op, model, fmt, quality], [slider, download, status])
+        heavy = {"concurrency_id": HEAVY, "concurrency_limit": HEAVY_CONCURRENCY}
+        apply_btn.click(
+            on_apply, [photo, op, model, fmt, quality], [slider, download, status], **heavy
+        )
         restore_btn.click(
             on_restore,
             [edited, restore_model, original],
             [restored, restored_file, sheet, restore_status],
+            **heavy,
         )
     app.workspace = workspace
     return app
