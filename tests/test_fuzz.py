@@ -104,7 +104,8 @@ def _mutate(rng: random.Random, data: bytes) -> bytes:
         if kind == "record":
             text = _fuzzed_record_text(rng).encode("utf-8", errors="replace")
             chunks = [c for c in chunks if c[0] != b"iTXt"]
-            chunks.insert(rng.randrange(1, len(chunks)), (b"iTXt", b"restorable\0\0\0\0\0" + text))
+            at = rng.randrange(1, max(2, len(chunks)))
+            chunks.insert(at, (b"iTXt", b"restorable\0\0\0\0\0" + text))
         else:
             i = rng.randrange(len(chunks))
             cid, body = chunks[i]

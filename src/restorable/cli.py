@@ -132,7 +132,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     from restorable.batch import process_paths
     from restorable.files import check_png_compression, read_image, write_image
-    from restorable.realworld import confidence_image, error_map, restore_file
+    from restorable.realworld import confidence_image, error_map, report, restore_file
 
     check_png_compression(level := args.png_compression)
     if args.model is not None:
@@ -160,15 +160,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 precision=args.precision,
                 progress=not several,  # with several files, the batch's bar
             )
-        for note in notes:
-            print(f"note: {src}: {note}", file=sys.stderr)
-        for w in caught:
-            print(f"warning: {src}: {w.message}", file=sys.stderr)
-        found = result.identification
-        if found is not None:
-            print(f"{src}: no record; {found.summary()}", file=sys.stderr)
-        elif note := result.grid_note():
-            print(f"note: {src}: {note}", file=sys.stderr)
+        for kind, text in report(result, notes, caught):
+            line = f"{src}: no record; {text}" if kind == "identified" else f"{kind}: {src}: {text}"
+            print(line, file=sys.stderr)
         write_image(
             dst,
             result.image,

@@ -355,6 +355,27 @@ class Restoration:
         )
 
 
+REPORT_KINDS = ("identified", "note", "warning")
+
+
+def report(
+    result: Restoration, notes: list[str], caught: list, emphasis: str = ""
+) -> list[tuple[str, str]]:
+    """What to tell the user after :func:`restore_file`, in order, as ``(kind, text)`` pairs:
+    "identified" (the model came from the pixels: the summary, the model's name wrapped in
+    ``emphasis``), else "note" (the grid note, if any); then each "warning" (``caught``: the
+    warnings recorded around the call) and each "note" (``notes``: conversions, an ignored
+    record). The one source of a restore's messages; the CLI and the page only format kinds."""
+    out: list[tuple[str, str]] = []
+    if result.identification is not None:
+        out.append(("identified", result.identification.summary(emphasis)))
+    elif note := result.grid_note():
+        out.append(("note", note))
+    out += [("warning", str(w.message)) for w in caught]
+    out += [("note", n) for n in notes]
+    return out
+
+
 def restore_file(
     path,
     model: str | None = None,
@@ -410,9 +431,7 @@ def restore_file(
     record = read_record(path, notes)  # before the pixels: a crafted record costs nothing
     rgb, alpha = read_image(path, with_alpha=True, notes=notes)
     if model is None and record is not None and not has_model(record.name, weights_dir):
-        notes.append(
-            f"record ignored: it names model {record.name!r}, which is not installed here"
-        )
+        notes.append(f"record ignored: it names model {record.name!r}, which is not installed here")
         record = None
     meta = record.as_dict() if record is not None else None
     lossless = path.suffix.lower() == ".png"
@@ -425,7 +444,13 @@ def restore_file(
     elif record is not None:
         name, source = record.name, "record"
     else:
-        found = identify(rgb, {n: get(n) for n in candidates(weights_dir)}, progress=progress)
+        try:
+            found = identify(rgb, {n: get(n) for n in candidates(weights_dir)}, progress=progress)
+        except NoModelFits as exc:  # say why the record did not name the model, if it was there
+            ignored = [n for n in notes if n.startswith("record ignored")]
+            if not ignored:
+                raise
+            raise NoModelFits(f"{exc.fact}; {ignored[-1]}") from None
         name, source = found.name, "pixels"
     m = get(name)
     gain = None

@@ -114,17 +114,27 @@ def parse_record(data: str | bytes | Mapping | None) -> Record | None:
     if op is None:
         raise RecordIgnored("record names no operator")
     if not is_model_name(op):
-        raise RecordIgnored("record's operator is not a valid name")
+        raise RecordIgnored(f"record's operator {_shown(op)} is not a valid name")
     name = obj.get("name", op)
     if not is_model_name(name):
-        raise RecordIgnored("record's model name is not a valid name (names are not paths)")
+        raise RecordIgnored(
+            f"record's model name {_shown(name)} is not a valid name (names are not paths)"
+        )
     version = obj.get("model", "")
     if not isinstance(version, str) or (version and not _VERSION.fullmatch(version)):
-        raise RecordIgnored("record's model version is not short plain text")
+        raise RecordIgnored(f"record's model version {_shown(version)} is not short plain text")
     sha = obj.get("sha")
     if sha is not None and not (isinstance(sha, str) and _SHA.fullmatch(sha)):
         raise RecordIgnored("record's pixel hash is not 12 hex digits")
     return Record(op=op, name=name, model=version, sha=sha, params=_check_params(obj))
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """A record's value as a note may quote it: ``repr`` (control characters, such as a
+    terminal's escape sequences, come out as ``\\x1b``), at most ``limit`` characters. The
+    web page escapes it again, as all text from a file."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_params(obj: Mapping) -> dict[str, float]:

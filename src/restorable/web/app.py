@@ -33,7 +33,7 @@ import numpy as np
 from restorable.data.split import SAMPLES_DIR as SAMPLES
 from restorable.data.split import sample_photos
 from restorable.errors import NoModelFits, RestorableError
-from restorable.web.guard import html_text, markdown_text
+from restorable.web.guard import html_text
 from restorable.web.guard import markdown_text as md
 
 AUTO = "auto"  # model choice: OP (or OP-jpeg for JPEG) on Edit; the file's record on Restore
@@ -138,11 +138,12 @@ def _read(path: str | Path, shown_as: str | None = None, notes: list[str] | None
         raise RestorableError(str(exc).replace(str(path), shown_as or path.name)) from None
 
 
-def _read_meta(path: Path) -> dict | None:
-    from restorable.files import read_meta
+def _read_record(path: Path):
+    """The file's checked record (:func:`restorable.record.read_record`), or None."""
+    from restorable.record import read_record
 
     try:
-        return read_meta(path)
+        return read_record(path)
     except RestorableError as exc:
         raise RestorableError(str(exc).replace(str(path), path.name)) from None
 
@@ -158,8 +159,9 @@ def edit_photo(
     """Apply ``model`` (``AUTO``: ``model_for(op, jpeg)``) to the photo file and write the
     restorable PNG, or JPEG at ``jpeg_quality``, carrying the record ``restorable apply`` writes.
     """
-    from restorable.files import content_hash, write_image
+    from restorable.files import write_image
     from restorable.models import model_for
+    from restorable.record import make_record
 
     if not photo:
         raise RestorableError("upload a photo or pick a sample first")
@@ -178,7 +180,7 @@ def edit_photo(
     out = net.apply(rgb, tile="auto")
     seconds = time.perf_counter() - start
     progress(0.9, "writing the file")
-    meta = {"op": net.op, "model": net.version, "name": net.card.stem, "sha": content_hash(out)}
+    meta = make_record(net, out).as_dict()
     suffix = ".jpg" if jpeg else ".png"
     dst = workspace.job_dir() / f"{_safe_stem(photo.name)}.{net.card.stem}{suffix}"
     write_image(dst, out, jpeg_quality, meta=meta, alpha=alpha)
@@ -209,14 +211,14 @@ def restore_photo(
     from restorable.evaluation.compare import render_sheet
     from restorable.evaluation.metrics import format_psnr, psnr, ssim
     from restorable.files import write_image
-    from restorable.realworld import restore_file
+    from restorable.realworld import report, restore_file
 
     if not edited:
         raise RestorableError("upload an edited file (made by 'restorable apply' or this page)")
     edited = Path(edited)
     progress(0.05, "reading the edited file")
     auto = model in (None, "", AUTO)
-    if auto and not (_read_meta(edited) or {}).get("op"):
+    if auto and _read_record(edited) is None:
         progress(0.1, "no record in the file: identifying the model from the pixels")
     else:
         progress(0.1, "restoring")
@@ -246,13 +248,11 @@ def restore_photo(
     write_image(dst, restored, alpha=alpha)
     lines = [f"restored with **{md(model)}** ({md(net.version)}) in {seconds:.1f} s: "]
     lines[0] += md(dst.name)
-    found = done.identification
-    if found is not None:
-        lines.append(f"the file holds no record: {md_emphasised(found.summary)}")
-    elif note := done.grid_note():
-        lines.append(md(note))
-    lines += [f"**warning**: {md(w.message)}" for w in caught]
-    lines += [f"note: {md(n)}" for n in notes]
+    for kind, text in report(done, notes, caught, emphasis=EMPHASIS):
+        if kind == "identified":
+            lines.append(f"the file holds no record: {md_marked(text)}")
+        else:
+            lines.append(f"{'**warning**' if kind == 'warning' else 'note'}: {md(text)}")
     result = RestoreResult(restored, dst, "")
     if original:
         original = Path(original)
@@ -274,11 +274,17 @@ def restore_photo(
     return result
 
 
+EMPHASIS = "\ue000"  # a private-use character marks emphasis through the escaping
+
+
+def md_marked(text: str) -> str:
+    """``text`` escaped, with the parts wrapped in :data:`EMPHASIS` made bold afterwards."""
+    return md(text).replace(EMPHASIS, "**")
+
+
 def md_emphasised(summary: Callable[[str], str]) -> str:
-    """``summary(emphasis)`` escaped, with its emphasis made bold afterwards (a private-use
-    character marks it through the escaping)."""
-    mark = "\ue000"
-    return markdown_text(summary(mark)).replace(mark, "**")
+    """``summary(emphasis)`` (e.g. ``Identification.summary``) escaped, its emphasis bold."""
+    return md_marked(summary(EMPHASIS))
 
 
 def error_text(exc: BaseException) -> str:
