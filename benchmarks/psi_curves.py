@@ -241,7 +241,7 @@ def plot(out: Path = FIGURE) -> None:
         for v in np.linspace(lo, hi, 5):
             d.text((ox + 4, xy(0, v)[1] - 6), f"{v:.1f}", fill=(80, 80, 80))
         d.text((ox + m, oy + ph - 20), "0", fill=(80, 80, 80))
-        d.text((ox + pw - 40, oy + ph - 20), f"{tmax:.0f} min", fill=(80, 80, 80))
+        d.text((ox + pw - 40, oy + ph - 20), f"{tmax:.1f} min", fill=(80, 80, 80))
         a, b = xy(0, ident), xy(tmax, ident)
         for s in np.arange(a[0], b[0], 8):
             d.line([(s, a[1]), (s + 3, a[1])], fill=(150, 150, 150))
@@ -254,6 +254,16 @@ def plot(out: Path = FIGURE) -> None:
     img.save(tmp)
     os.replace(tmp, out)
     print(f"wrote {out}")
+    print("| op | identity | " + " | ".join(f"{c} last / best" for c in colours) + " | CPU min |")
+    print("|---" * (len(colours) + 3) + "|")
+    for op in ops:
+        mine = [p for p in pts if p["op"] == op]
+        cells = []
+        for cand in colours:
+            line = sorted((p["cpu_minutes"], p["psnr"]) for p in mine if p["candidate"] == cand)
+            cells.append(f"{line[-1][1]:.2f} / {max(v for _, v in line):.2f}" if line else "-")
+        tmax = max(p["cpu_minutes"] for p in mine)
+        print(f"| {op} | {mine[0]['identity']:.2f} | " + " | ".join(cells) + f" | {tmax:.1f} |")
 
 
 def main() -> None:
