@@ -1,7 +1,8 @@
 """Where the time goes when a user runs the command line on a big photo: a stage table.
 
     python benchmarks/bench_cli_stages.py [--megapixels 24] [--model l0] [--learned l0-learned]
-        [--jpeg-model l0-jpeg] [--photo PATH] [--json results/bench_cli_stages.json]
+        [--jpeg-model l0-jpeg] [--photo PATH] [--json results/bench_cli_stages.json] [--docs]
+    python benchmarks/bench_cli_stages.py --from-json results/bench_cli_stages.json --docs
 
 Two parts, on the same photo (``--photo``, else the largest of ``../shared/photos`` when that
 folder exists, else a bundled sample; resized to ``--megapixels`` at its own aspect and saved
@@ -16,6 +17,7 @@ as a PNG input):
    (PNG at the default level, and at Pillow's default 6 for comparison), write.
 
 Run it on an idle machine: every stage is CPU-bound, so anything else running inflates it.
+``--docs`` writes the tables into docs/results.md (Speed), ``--from-json`` without measuring.
 """
 
 from __future__ import annotations
@@ -123,6 +125,30 @@ def stages(model_name: str, src: Path, restore: bool) -> list[tuple[str, float]]
     return rows
 
 
+START, END = "<!-- cli-stages:start -->", "<!-- cli-stages:end -->"
+
+
+def markdown(results: dict) -> str:
+    """The two tables of ``results`` (this script's JSON) as Markdown."""
+    lines = [
+        f"End to end through the CLI, {results['megapixels']:.1f} MP "
+        "(interpreter start, imports, model loading, reading and writing included):",
+        "",
+        "| command | model | seconds | peak memory (MB) | output (MB) |",
+        "|---|---|---|---|---|",
+    ]
+    for row in results["end_to_end"]:
+        lines.append(
+            f"| {row['what']} | {row['model']} | {row['seconds']:.1f} | {row['peak_mb']:.0f} "
+            f"| {row['file_mb']:.1f} |"
+        )
+    for what, rows in results.get("stages", {}).items():
+        lines += ["", f"Stages of {what}, in process (seconds):", ""]
+        lines += ["| stage | seconds |", "|---|---|"]
+        lines += [f"| {stage} | {seconds:.2f} |" for stage, seconds in rows]
+    return "\n".join(lines)
+
+
 def _child(args: argparse.Namespace) -> None:
     rows = stages(args.stage_model, Path(args.stage_src), args.stage_restore)
     print(json.dumps(rows))
@@ -137,12 +163,16 @@ def main() -> None:
     p.add_argument("--photo", help="source photo (default: see the module doc)")
     p.add_argument("--json", help="also write the figures here")
     p.add_argument("--no-stages", action="store_true", help="end to end only")
+    p.add_argument("--docs", action="store_true", help="write the tables into docs/results.md")
+    p.add_argument("--from-json", help="render this script's JSON without measuring")
     p.add_argument("--stage-model", help=argparse.SUPPRESS)
     p.add_argument("--stage-src", help=argparse.SUPPRESS)
     p.add_argument("--stage-restore", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.stage_model:
         return _child(args)
+    if args.from_json:
+        return _write(json.loads(Path(args.from_json).read_text()), args.docs)
 
     with tempfile.TemporaryDirectory(prefix="bench-stages-") as tmp:
         folder = Path(tmp)
@@ -231,6 +261,19 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
         print(f"\nwrote {args.json}")
+    if args.docs:
+        _write(results, True)
+
+
+def _write(results: dict, docs: bool) -> None:
+    text = markdown(results)
+    if not docs:
+        print(text)
+        return
+    from paper_tables import write_between
+
+    write_between(ROOT / "docs" / "results.md", START, END, text)
+    print("wrote docs/results.md (Speed)")
 
 
 if __name__ == "__main__":
