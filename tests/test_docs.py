@@ -188,6 +188,12 @@ def test_generated_tables_are_current() -> None:
     assert _between(results_md, table3.START, table3.END) == table3.markdown(rows), (
         "run: python benchmarks/table3.py --from-json results/table3.json --docs"
     )
+    import bench_cli_stages
+
+    stages = json.loads((ROOT / "results" / "bench_cli_stages.json").read_text())
+    assert _between(results_md, bench_cli_stages.START, bench_cli_stages.END) == (
+        bench_cli_stages.markdown(stages)
+    ), "run: python benchmarks/bench_cli_stages.py --from-json results/bench_cli_stages.json --docs"
     # measured, not derived from results/: only its place is checked
     assert _between(results_md, "<!-- codecs-table:start -->", "<!-- codecs-table:end -->")
 
