@@ -31,7 +31,7 @@ def test_info_prints_the_card_with_its_history(capsys) -> None:
     assert main(["info", "l0-jpeg"]) == 0
     out = capsys.readouterr().out
     card = json.loads((WEIGHTS / "l0-jpeg.json").read_text())
-    assert out.startswith(f"l0-jpeg  ({card['version']}; operator l0)")
+    assert out.startswith(f"l0-jpeg  ({card['version']}; operator l0, variant jpeg)")
     assert f"{card['training']['steps']} steps" in out
     for entry in card["training"]["history"]:
         assert f"  - {entry}" in out

@@ -38,6 +38,16 @@ def _loss(loss: dict) -> str:
     return text
 
 
+def _variant(card: dict) -> str:
+    """The card's variant (:attr:`restorable.models.ModelCard.variant`), "?" if it cannot say."""
+    from restorable.models import ModelCard
+
+    try:
+        return ModelCard(**card).variant
+    except TypeError:  # a card missing fields: still printable
+        return "?"
+
+
 def describe_card(card: dict) -> list[str]:
     """The lines ``restorable info`` prints for ``card`` (a model card as loaded from JSON)."""
     from restorable.training.history import describe
@@ -46,8 +56,9 @@ def describe_card(card: dict) -> list[str]:
     net, t, m = card.get("net") or {}, card.get("training") or {}, card.get("metrics") or {}
     guided = "guided by the classic operator" if net.get("guided") else "unguided (learned)"
     lines = [
-        f"{name}  ({card.get('version', '?')}; operator {card.get('op', '?')})",
-        f"network   {net.get('arch', '?')}, {net.get('blocks', '?')} blocks, "
+        f"{name}  ({card.get('version', '?')}; operator {card.get('op', '?')}, "
+        f"variant {_variant(card)})",
+        f"network   {net.get('arch') or 'quasi-invertible'}, {net.get('blocks', '?')} blocks, "
         f"width {net.get('width', '?')}, ψ width {net.get('psi_width', '?')}, {guided}"
         + (f", ρ {net['refine']}" if net.get("refine") else "")
         + (f", conditioned on {net['cond']}" if net.get("cond") else ""),
