@@ -246,8 +246,3 @@ def run_serve(args: argparse.Namespace) -> int:
         os._exit(0)
     return 0
 
-
-if __name__ == "__main__":
-    from restorable.cli import main
-
-    sys.exit(main(["serve", *sys.argv[1:]]))

@@ -1,0 +1,129 @@
+"""``restorable train``: every way of training (one operator, ``--all``, ``--pairs``) through
+the one recipe source (restorable/training/recipes.py); ``train-style`` registers itself from
+restorable/training/style_cli.py."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from restorable.cli.options import param
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``train --op`` / ``--pairs`` / ``--all``: the config from training.recipes (one recipe
+    and one argument set for all three; a flag a command cannot honour is refused there)."""
+    from restorable.training.recipes import check_flags, one_model_config
+
+    command = check_flags(args)
+    if command == "all":
+        from restorable.training.everything_cli import run
+
+        return run(args)
+    from restorable.training.train import train
+
+    cfg = one_model_config(args, command)
+    run = train(cfg, resume=args.resume)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    stem = cfg.name or cfg.op
+    print(f"model written to {run}/{stem}.safetensors")
+    if cfg.pairs:
+        from restorable.training.from_pairs import install_user_model
+
+        dest = install_user_model(run, cfg.name)
+        print(f"installed into {dest}: restorable apply --op {cfg.name}")
+        return 0
+    if args.install:
+        from restorable.models import WEIGHTS_DIR, install_model
+
+        print(f"installed into {install_model(run, stem, WEIGHTS_DIR)}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``train`` (and ``train-style``, when its module imports)."""
+    s = sub.add_parser("train", help="train a restorable model for an operator (or --all)")
+    s.add_argument("--op", help="operator id (or --all)")
+    s.add_argument("--photos", help="folder of your own photos (default: the project's split)")
+    s.add_argument("--steps", type=int)
+    s.add_argument("--minutes", type=float, help="wall-clock budget (schedule follows the time)")
+    s.add_argument("--batch", type=int)
+    s.add_argument("--crop", type=int)
+    s.add_argument("--lr", type=float)
+    s.add_argument(
+        "--ema", type=float, help="keep and save an average of the weights, e.g. 0.999 (0: off)"
+    )
+    s.add_argument("--seed", type=int)
+    s.add_argument("--threads", type=int, help="CPU threads for torch")
+    s.add_argument("--device", choices=["cpu", "cuda"])
+    s.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        help="auto (default): bf16 autocast where the device computes bf16 natively",
+    )
+    s.add_argument(
+        "--param",
+        type=param,
+        action="append",
+        metavar="NAME=VALUE",
+        help="operator parameter (repeatable)",
+    )
+    s.add_argument("--config", help="JSON training config (see configs/)")
+    s.add_argument("--jpeg", action="store_true", help="compression-aware training (JPEG 70-95)")
+    s.add_argument("--blocks", type=int, help="invertible blocks k in φ (default 8)")
+    s.add_argument(
+        "--refine",
+        type=int,
+        metavar="WIDTH",
+        help="grow ρ, a restore-side refiner of this width (e.g. 32; 0: none, the paper's), on "
+        "a model carried on with --init-from (network/refine.py)",
+    )
+    s.add_argument(
+        "--loss-weights",
+        type=float,
+        nargs=3,
+        metavar=("APPROX", "RESTORE", "DELTA"),
+        help="loss weights λa λr λΔ (default 4 1 0.1)",
+    )
+    s.add_argument(
+        "--adversarial",
+        type=float,
+        metavar="W",
+        help="weight of a patch-discriminator term (Type III texture; default 0)",
+    )
+    s.add_argument("--no-psi", action="store_true", help="ablation: no encoder-decoder ψ")
+    s.add_argument("--no-restore-loss", action="store_true", help="ablation: no restoration loss")
+    s.add_argument(
+        "--guided",
+        action="store_true",
+        help="ψ also reads the classic operator's output (apply runs the operator)",
+    )
+    s.add_argument(
+        "--cond",
+        action="store_true",
+        help="one model (OP-cond) for a range of the main setting: l0 lam 0.01-0.04, llf alpha "
+        "0.1-1, exposure gain 1.25-4 (Table 3)",
+    )
+    s.add_argument("--name", help="model name, e.g. l0-jpeg (default: the operator id)")
+    s.add_argument(
+        "--pairs",
+        nargs=2,
+        metavar=("BEFORE", "AFTER"),
+        help="learn your own edit from examples: images matched by name in two folders; the "
+        "model (--name) goes into your models folder (default 20 minutes)",
+    )
+    s.add_argument("--run-dir", help="where checkpoints and logs go (default runs/OP)")
+    s.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
+    s.add_argument("--install", action="store_true", help="copy the model into the package")
+    from restorable.training.everything_cli import add_arguments
+
+    add_arguments(s)
+    s.set_defaults(fn=cmd_train)
+
+    try:
+        from restorable.training.style_cli import register_cli
+    except ImportError:
+        pass
+    else:
+        register_cli(sub)
