@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from restorable.cli.options import param
+from restorable.cli.options import model_option, param_option
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -69,13 +69,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``eval`` and ``demo``."""
     s = sub.add_parser("eval", help="approximation and restoration PSNR/SSIM on validation photos")
-    s.add_argument(
-        "--model",
-        "--op",  # its name before 0.2, kept as an alias
-        dest="op",
-        metavar="MODEL",
+    model_option(
+        s,
+        "op",
+        "model to evaluate, e.g. l0 or l0-jpeg (--op is an old name for it)",
         required=True,
-        help="model to evaluate, e.g. l0 or l0-jpeg (--op is an old name for it)",
     )
     s.add_argument("--photos", help="folder of your own photos (default: the validation split)")
     s.add_argument(
@@ -89,23 +87,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--json", help="write per-photo and mean figures here")
     s.add_argument("--weights", help="folder with <op>.safetensors/.json (default: shipped)")
     s.add_argument("--limit", type=int, help="evaluate only the first N photos")
-    s.add_argument(
-        "--param",
-        type=param,
-        action="append",
-        metavar="NAME=VALUE",
-        help="setting of a conditioned model, e.g. lam=0.04 (default: the operator's)",
-    )
+    param_option(s, "setting of a conditioned model, e.g. lam=0.04 (default: the operator's)")
     s.set_defaults(fn=cmd_eval)
 
     s = sub.add_parser("demo", help="apply, restore and compare on the bundled sample photos")
     s.add_argument("-o", "--output", default="restorable-demo", help="output folder")
-    s.add_argument(
-        "--model",
-        "--op",  # its name before 0.2, kept as an alias
-        dest="op",
-        metavar="MODEL",
+    model_option(
+        s,
+        "op",
+        "models (default: the guided PNG model of every operator)",
         nargs="*",
-        help="models (default: the guided PNG model of every operator)",
     )
     s.set_defaults(fn=cmd_demo)

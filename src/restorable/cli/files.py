@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from restorable import bulk_ray
-from restorable.cli.options import io_args, model_args, param, read_photo
+from restorable.cli.options import io_args, model_args, model_option, param_option, read_photo
 
 
 def cmd_reference(args: argparse.Namespace) -> int:
@@ -157,26 +157,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``reference``, ``apply``, ``restore`` and ``compare``."""
     s = sub.add_parser("reference", help="run a classic operator (the ground truth)")
     s.add_argument("--op", required=True, help="operator id (see 'restorable list')")
-    s.add_argument(
-        "--param",
-        type=param,
-        action="append",
-        metavar="NAME=VALUE",
-        help="override an operator parameter (repeatable)",
-    )
+    param_option(s, "override an operator parameter (repeatable)")
     s.add_argument("--quality", type=int, help="write JPEG at this quality instead of PNG")
     io_args(s)
     s.set_defaults(fn=cmd_reference)
 
     s = sub.add_parser("apply", help="edit photos with a restorable model")
     s.add_argument("--op", required=True, help="operator id with a model (see 'restorable list')")
-    s.add_argument(
-        "--param",
-        type=param,
-        action="append",
-        metavar="NAME=VALUE",
-        help="setting of a conditioned model, e.g. lam=0.03 (picks OP-cond)",
-    )
+    param_option(s, "setting of a conditioned model, e.g. lam=0.03 (picks OP-cond)")
     s.add_argument("--quality", type=int, help="JPEG quality when writing .jpg (default 95)")
     s.add_argument("--model", help="model name (default: OP, or OP-jpeg when writing JPEG)")
     model_args(s)
@@ -185,12 +173,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(fn=cmd_apply)
 
     s = sub.add_parser("restore", help="recover the original photos from edited files")
-    s.add_argument(
-        "--model",
-        "--op",  # its name before 0.2, kept as an alias
-        dest="model",
-        metavar="MODEL",
-        help="model that made the files, e.g. l0-jpeg (default: the file's record, else "
+    model_option(
+        s,
+        "model",
+        "model that made the files, e.g. l0-jpeg (default: the file's record, else "
         "identified from the pixels); --op is an old name for it",
     )
     s.add_argument(

@@ -70,3 +70,13 @@ def model_args(s: argparse.ArgumentParser) -> None:
         help="network arithmetic: auto (apply in bf16 where the CPU or GPU has it natively, "
         "restore in float32), fp32 (the reference), bf16 (both)",
     )
+
+
+def param_option(s: argparse.ArgumentParser, help: str) -> None:
+    """``--param NAME=VALUE`` (repeatable), with ``help`` saying what it sets here."""
+    s.add_argument("--param", type=param, action="append", metavar="NAME=VALUE", help=help)
+
+
+def model_option(s: argparse.ArgumentParser, dest: str, help: str, **kwargs) -> None:
+    """``--model MODEL``, with ``--op`` kept as its alias (the option's name before 0.2)."""
+    s.add_argument("--model", "--op", dest=dest, metavar="MODEL", help=help, **kwargs)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from restorable.cli.options import param
+from restorable.cli.options import param_option
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -62,13 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=["auto", "fp32", "bf16"],
         help="auto (default): bf16 autocast where the device computes bf16 natively",
     )
-    s.add_argument(
-        "--param",
-        type=param,
-        action="append",
-        metavar="NAME=VALUE",
-        help="operator parameter (repeatable)",
-    )
+    param_option(s, "operator parameter (repeatable)")
     s.add_argument("--config", help="JSON training config (see configs/)")
     s.add_argument("--jpeg", action="store_true", help="compression-aware training (JPEG 70-95)")
     s.add_argument("--blocks", type=int, help="invertible blocks k in φ (default 8)")
