@@ -246,7 +246,7 @@ def _cli(argv: list[str], capsys) -> tuple[int, list[str]]:
     for line in lines:
         ok = (
             line.startswith(("error: ", "note: ", "warning: "))
-            or "no record; identified" in line
+            or "no usable record; identified" in line
             or re.fullmatch(r"\d+ done, \d+ failed", line)
             or ("|" in line and "image" in line)  # the batch's progress bar
         )

@@ -116,8 +116,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 progress=not several,  # with several files, the batch's bar
             )
         for kind, text in report(result, notes, caught):
-            line = f"{src}: no record; {text}" if kind == "identified" else f"{kind}: {src}: {text}"
-            print(line, file=sys.stderr)
+            # "identified": the file had no record, or one that was ignored (a note says why)
+            prefix = f"{src}: no usable record;" if kind == "identified" else f"{kind}: {src}:"
+            print(f"{prefix} {text}", file=sys.stderr)
         write_image(
             dst,
             result.image,
