@@ -33,6 +33,7 @@ from restorable.names import check_model_name, is_model_name
 from restorable.network.conditioning import check_setting, normalise
 from restorable.network.factory import build_net
 from restorable.network.model import MULTIPLE, RESTORE_REACH, NetConfig, QuasiInvertibleNet
+from restorable.network.whole_photo import photo_box, photo_thumbnail
 from restorable.tiling import auto_tile, pad_to_multiple, run_tiled
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
@@ -249,9 +250,17 @@ class RestorableModel:
         return reference(self.op, **{**self.card.params, **self.settings(**params)})(x)
 
     @torch.no_grad()
-    def apply_float(self, x: np.ndarray, guide: np.ndarray | None = None, **params) -> np.ndarray:
+    def apply_float(
+        self,
+        x: np.ndarray,
+        guide: np.ndarray | None = None,
+        whole: tuple[torch.Tensor, torch.Tensor] | None = None,
+        **params,
+    ) -> np.ndarray:
         """float32 HxWx3 -> f̂(x) float32 HxWx3 (unclipped, unrounded), any size; ``params``:
-        a conditioned model's setting (the guide must be the operator's at the same setting)."""
+        a conditioned model's setting (the guide must be the operator's at the same setting).
+        ``whole``: for a model that reads the whole photo, its thumbnail and where ``x`` lies
+        in it (:meth:`whole_photo`); without it ``x`` is the whole photo."""
         xp, (h, w) = pad_to_multiple(x, self.multiple)
         g = None if guide is None else self._to_tensor(pad_to_multiple(guide, self.multiple)[0])
         extra = {}
@@ -260,9 +269,18 @@ class RestorableModel:
             extra["cond"] = normalise(self.setting, value)
         elif params:
             self.settings(**params)  # the one-line error
+        if getattr(self.net.cfg, "whole", ""):
+            thumb, box = whole if whole is not None else self.whole_photo(x)
+            extra.update(thumb=thumb.to(self.device), box=box.to(self.device))
         with self._autocast(self.apply_dtype):
             out, _ = self.net(self._to_tensor(xp), g, **extra)
         return self._to_numpy(out)[:h, :w]
+
+    @staticmethod
+    def whole_photo(img: np.ndarray, top: int = 0, left: int = 0):
+        """What a whole-photo ψ reads besides its window: the photo's thumbnail and the box of
+        the window at (top, left) (``network/whole_photo.py``)."""
+        return photo_thumbnail(img), photo_box(top, left, *img.shape[:2])
 
     @torch.no_grad()
     def restore_float(self, y: np.ndarray) -> np.ndarray:
@@ -337,14 +355,21 @@ class RestorableModel:
             src = np.concatenate([src, g.astype(src.dtype, copy=False)], axis=2)
             del guide, g
 
-        def fn(t: np.ndarray) -> np.ndarray:
+        # a whole-photo ψ: the thumbnail once for the photo, each tile told where it lies
+        thumb = self.whole_photo(src)[0] if getattr(self.net.cfg, "whole", "") else None
+        h, w = src.shape[:2]
+
+        def fn(t: np.ndarray, at: tuple[int, int] = (0, 0)) -> np.ndarray:
             g = None if t.shape[2] == 3 else as_float_image(t[..., 3:])
-            return self.apply_float(as_float_image(t[..., :3]), g, **params)
+            whole = None if thumb is None else (thumb, photo_box(*at, h, w))
+            return self.apply_float(as_float_image(t[..., :3]), g, whole, **params)
 
         tile = self._tile(src, tile, self.receptive_field)
         if tile is None or max(src.shape[:2]) <= tile:
             return to_uint8(fn(src))
-        return run_tiled(fn, src, tile, self.receptive_field, self.multiple, finalize=to_uint8)
+        return run_tiled(
+            fn, src, tile, self.receptive_field, self.multiple, finalize=to_uint8, origin=True
+        )
 
     def restore(self, img: np.ndarray, tile: int | str | None = "auto") -> np.ndarray:
         """The original photo recovered from an edited uint8 (or float) image. A conditioned

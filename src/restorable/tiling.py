@@ -92,8 +92,12 @@ def run_tiled(
     overlap: int,
     multiple: int = 8,
     finalize: Callable[[np.ndarray], np.ndarray] | None = None,
+    origin: bool = False,
 ) -> np.ndarray:
     """Apply ``fn`` to HxWxC ``img`` tile by tile; return HxWxC'.
+
+    ``origin``: call ``fn(window, (top, left))`` with the window's place in the padded image,
+    for a function that reads something of the whole photo (a learned model's thumbnail path).
 
     ``img`` keeps its dtype (uint8 input costs 3 bytes a pixel instead of 12 for float32, which
     is what keeps a 24-megapixel photo under 2 GB); ``finalize`` (e.g. rounding to uint8) is
@@ -118,9 +122,12 @@ def run_tiled(
     if img.dtype != np.uint8:
         img = img.astype(np.float32, copy=False)
     padded, (h, w) = pad_to_multiple(img, multiple)
-    run = (
-        (lambda window: finalize(_checked(fn, window))) if finalize else (lambda w: _checked(fn, w))
-    )
+
+    def run(window: np.ndarray, top: int = 0, left: int = 0) -> np.ndarray:
+        f = (lambda t: fn(t, (top, left))) if origin else fn
+        result = _checked(f, window)
+        return finalize(result) if finalize else result
+
     hp, wp = padded.shape[:2]
     asked, tile = tile, tile // multiple * multiple
     overlap = _round_up(overlap, multiple)
@@ -135,7 +142,7 @@ def run_tiled(
     out = None  # allocated once the first tile tells the output's channel count
     for y0, y1, cy0, cy1 in _spans(hp, tile, overlap):
         for x0, x1, cx0, cx1 in _spans(wp, tile, overlap):
-            result = run(padded[y0:y1, x0:x1])
+            result = run(padded[y0:y1, x0:x1], y0, x0)
             if out is None:
                 out = np.empty((h, w, result.shape[2]), dtype=result.dtype)
             # Keep the core, clipped to the unpadded image.

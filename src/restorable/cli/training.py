@@ -74,6 +74,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "a model carried on with --init-from (network/refine.py)",
     )
     s.add_argument(
+        "--whole",
+        choices=["none", "film", "grid"],
+        help="ψ's view of the whole photo (network/whole_photo.py): none (the paper's), film "
+        "(a thumbnail-pooled vector modulating ψ), grid (that and a bilateral-grid estimate); "
+        "learned models default to film (grid for bwp and exposure); also grows the path on a "
+        "model carried on with --init-from",
+    )
+    s.add_argument(
         "--loss-weights",
         type=float,
         nargs=3,

@@ -337,8 +337,17 @@ class PairCrops:
 
     def setting_batch(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(inputs, targets, setting index per crop): with one target the index is always 0."""
+        xs, ys, ks, _ = self.placed_batch(size)
+        return xs, ys, ks
+
+    def placed_batch(
+        self, size: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, int, int, int, bool]]]:
+        """:meth:`setting_batch` and where each crop came from: (pair index, top, left, quarter
+        turns k, mirrored) — the crop is ``np.rot90(photo[top:, left:][:c, :c], k)``, then
+        mirrored left-right — for what reads the whole photo besides the crop."""
         c = self.crop
-        xs, ys, ks = [], [], []
+        xs, ys, ks, where = [], [], [], []
         for i in self.rng.choice(len(self.pairs), size=size, p=self.weights):
             x = self.pairs[i][0]
             # drawn only when there is a choice: single-target batches stay as they were
@@ -355,7 +364,8 @@ class PairCrops:
             xs.append(x)
             ys.append(y)
             ks.append(s)
-        return np.stack(xs), np.stack(ys), np.array(ks)
+            where.append((int(i), int(top), int(left), k, flip))
+        return np.stack(xs), np.stack(ys), np.array(ks), where
 
     def state(self) -> dict:
         return self.rng.bit_generator.state

@@ -13,7 +13,9 @@ returns I to float precision; with Δ = 0 it returns an estimate, trained by the
 
 Whatever only ψ reads (the guide f(I) of a guided model, the setting channel of a conditioned
 one, ``network/conditioning.py``) is therefore not needed to restore: H⁻¹ computes its first
-half from the stored image and Δ alone, and φ⁻¹ reads only that half.
+half from the stored image and Δ alone, and φ⁻¹ reads only that half. The same holds for the
+whole-photo path of a learned model (``NetConfig.whole``, ``network/whole_photo.py``): ψ also
+reads a thumbnail of the whole photo, and restore never does.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from restorable.network.invertible import (
 )
 from restorable.network.psi import EncoderDecoder
 from restorable.network.refine import REACH, RestoreRefiner
+from restorable.network.whole_photo import FILM, WholePhotoPath, photo_box, photo_thumbnail
 
 MULTIPLE = 8  # input sides must be divisible by this (pad and crop back)
 # Pixels per side one restored pixel depends on through H⁻¹ and φ⁻¹ (models.py's
@@ -60,6 +63,9 @@ class NetConfig:
     # a setting ψ reads as a constant channel: {"param", "low", "high", "log"} (conditioning.py)
     cond: dict | None = None
     refine: int = 0  # width of ρ, the restore-side refiner (network/refine.py); 0: the paper's
+    # ψ's view of the whole photo (network/whole_photo.py): "" none (the paper's), "film" a
+    # thumbnail-pooled vector modulating ψ, "grid" that plus a bilateral-grid estimate as input
+    whole: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,8 +87,13 @@ class QuasiInvertibleNet(nn.Module):
         self.phi = InvertibleSequence(blocks)
         if cfg.cond and not cfg.use_psi:
             raise ValueError("a conditioned model needs ψ: the setting enters through ψ only")
+        if cfg.whole and not cfg.use_psi:
+            raise ValueError("the whole-photo path enters through ψ: it needs ψ")
+        self.whole = WholePhotoPath(cfg.whole) if cfg.whole else None
         psi_in = (24 if cfg.guided else 12) + (1 if cfg.cond else 0)
-        self.psi = EncoderDecoder(psi_in, 12, cfg.psi_width) if cfg.use_psi else None
+        psi_in += 12 if cfg.whole == "grid" else 0
+        film = FILM if cfg.whole else 0
+        self.psi = EncoderDecoder(psi_in, 12, cfg.psi_width, film=film) if cfg.use_psi else None
         self.fuse = AffineCoupling(
             12, 12, cfg.width, cfg.h_clamp, shift_skip=True, depth=cfg.h_depth
         )
@@ -95,12 +106,16 @@ class QuasiInvertibleNet(nn.Module):
         img: torch.Tensor,
         guide: torch.Tensor | None = None,
         cond: torch.Tensor | float | None = None,
+        thumb: torch.Tensor | None = None,
+        box: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(B,3,H,W) in [0,1] -> (f̂(I) (B,3,H,W), Δ (B,12,H/2,W/2)).
 
         ``guide``: the reference output f(I), for a guided model. ``cond``: a conditioned
         model's setting, normalised to [-1, 1] (``conditioning.normalise``), one per image (B,)
-        or one for all; ψ reads it as a constant channel.
+        or one for all; ψ reads it as a constant channel. ``thumb``, ``box``: for a model with a
+        whole-photo path, the photo's thumbnail (B,3,T,T) and where ``img`` lies in it (B,4)
+        (``whole_photo.photo_thumbnail``, ``photo_box``); without them ``img`` is the photo.
         """
         z = self.haar(img)
         i_phi = self.phi(z)
@@ -117,9 +132,24 @@ class QuasiInvertibleNet(nn.Module):
                     raise ValueError("this model is conditioned: pass its setting as cond")
                 c = torch.as_tensor(cond, dtype=z.dtype, device=z.device).reshape(-1, 1, 1, 1)
                 parts.append(c.expand(z.shape[0], 1, *z.shape[2:]))
-            i_psi = self.psi(torch.cat(parts, dim=1) if len(parts) > 1 else z)
+            film = None
+            if self.whole is not None:
+                if thumb is None:
+                    thumb, box = self.whole_photo_of(img)
+                film, estimate = self.whole(img, thumb.to(img), box.to(img.device))
+                if estimate is not None:
+                    parts.append(self.haar(estimate))
+            i_psi = self.psi(torch.cat(parts, dim=1) if len(parts) > 1 else z, film)
         y = self.fuse(torch.cat([i_phi, i_psi], dim=1))
         return self.haar(y[:, :12], rev=True), y[:, 12:]
+
+    @staticmethod
+    def whole_photo_of(img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Thumbnails and boxes of a batch in which each image is a whole photo."""
+        h, w = img.shape[-2:]
+        arrays = img.detach().float().permute(0, 2, 3, 1).cpu().numpy()
+        thumb = torch.cat([photo_thumbnail(a) for a in arrays]).to(img.device)
+        return thumb, photo_box(0, 0, h, w, img.shape[0]).to(img.device)
 
     def inverse(self, out: torch.Tensor, delta: torch.Tensor | None = None) -> torch.Tensor:
         """Restore I from the (stored) output; Δ = 0 when not given, as on restore.

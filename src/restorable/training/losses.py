@@ -20,6 +20,10 @@ class LossWeights:
     restore: float = 1.0
     delta: float = 0.1
     adversarial: float = 0.0  # Type III: patch discriminator term (training/adversarial.py)
+    # the whole-photo grid's own estimate of f(I) against the target (network/whole_photo.py):
+    # the grid then learns the photo's tones directly, as it did alone in the curves that chose
+    # it (benchmarks/psi_curves.py), instead of only through ψ and H (train.py adds this term)
+    estimate: float = 0.0
 
 
 def total_loss(

@@ -71,6 +71,21 @@ VARIANT_CHANGES: dict[str, dict] = {
     "cond": {"net": {"guided": True}},
 }
 
+# A learned model's ψ reads the whole photo (network/whole_photo.py), chosen by the curves of
+# benchmarks/psi_curves.py (results/psi_curves.json; approximation dB after 1.5-5 CPU minutes,
+# local / FiLM / grid): FiLM for every operator (bwp 22.7 / 25.0, llf 23.0 / 24.3, exposure
+# 31.9 / 37.3, cpd 14.1 / 15.9; l0 and wls unchanged), the bilateral grid as well for the tone
+# operators (bwp 26.6, exposure 43.6), its estimate also trained on the target (LossWeights).
+WHOLE_PATHS: dict[str, str] = {"bwp": "grid", "exposure": "grid"}
+WHOLE_DEFAULT = "film"  # every other operator, and an edit learned from pairs
+LEARNED = ("learned", "learned-wide")
+
+
+def whole_path(op: str) -> str:
+    """The whole-photo path a learned model of ``op`` is trained with."""
+    return WHOLE_PATHS.get(op, WHOLE_DEFAULT)
+
+
 # Training recipes by device. CPU: what the shipped CPU models used. CUDA: bigger batches and
 # crops (a GPU step costs about the same up to far larger batches than a small model needs).
 PRESETS: dict[str, dict] = {
@@ -138,6 +153,10 @@ def recipe(
             raise RestorableError(f"cond: no setting range for {op!r}; ops: {' '.join(RANGES)}")
         cfg["net"]["cond"] = net_cond(op)
         cfg["param_values"] = list(RANGES[op]["values"])
+    if variant in LEARNED:
+        cfg["net"]["whole"] = whole_path(op)
+        if cfg["net"]["whole"] == "grid":
+            cfg["loss"] = {**cfg["loss"], "estimate": cfg["loss"].get("approx", 4.0)}
     if variant == "jpeg":
         cfg["jpeg"] = True
         cfg["jpeg_qualities"] = list(JPEG_QUALITIES)
@@ -176,6 +195,7 @@ FLAGS: dict[str, tuple[tuple[str, ...], str | dict[str, str]]] = {
     "jpeg": (ONE_MODEL, "--all: JPEG-aware models are a variant: --variants jpeg"),
     "blocks": (ONE_MODEL, ARCH),
     "refine": (ONE_MODEL, ARCH),
+    "whole": (ONE_MODEL, ARCH),
     "loss_weights": (ONE_MODEL, LOSS),
     "adversarial": (ONE_MODEL, LOSS),
     "no_psi": (ONE_MODEL, ARCH),
@@ -304,6 +324,10 @@ def one_model_config(args: argparse.Namespace, command: str):
         cfg.net.blocks = args.blocks
     if args.refine is not None:
         cfg.net.refine = args.refine
+    if args.whole is not None:
+        cfg.net.whole = "" if args.whole == "none" else args.whole
+        if cfg.net.whole == "grid" and not cfg.loss.estimate:
+            cfg.loss.estimate = cfg.loss.approx
     if args.no_psi:
         cfg.net.use_psi = False
     if args.guided:

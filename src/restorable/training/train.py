@@ -43,6 +43,7 @@ from restorable.network.conditioning import normalise, spread
 from restorable.network.factory import build_net, load_weights
 from restorable.network.model import NetConfig
 from restorable.network.storage import jpeg, quantize
+from restorable.network.whole_photo import oriented, photo_box, photo_thumbnail
 from restorable.training.history import carry_on, prior_training
 from restorable.training.loop import Loop, atomic_save
 from restorable.training.losses import LossWeights, total_loss
@@ -261,17 +262,19 @@ def training_pairs(
     return [(ps[0][0], *(p[1] for p in ps)) for ps in zip(*sets, strict=True)]
 
 
-def _val_crops(cfg: TrainConfig, n: int = 8, size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def _val_crops(cfg: TrainConfig, n: int = 8, size: int = 256):
     """Fixed centre crops of the first ``n`` validation photos (or held-out pairs), for progress
-    figures; a conditioned model's at :func:`val_setting`."""
+    figures; a conditioned model's at :func:`val_setting`. Also each crop's (thumbnail, box) of
+    its whole photo, for a whole-photo ψ."""
     pairs = training_pairs(cfg, "val", limit=n)
     s = min([size] + [min(x.shape[:2]) // 8 * 8 for x, _ in pairs])
-    xs, ys = [], []
+    xs, ys, whole = [], [], []
     for x, y in pairs:
         t, l = (x.shape[0] - s) // 2, (x.shape[1] - s) // 2
         xs.append(x[t : t + s, l : l + s])
         ys.append(y[t : t + s, l : l + s])
-    return np.stack(xs), np.stack(ys)
+        whole.append((photo_thumbnail(x), photo_box(t, l, *x.shape[:2])))
+    return np.stack(xs), np.stack(ys), whole
 
 
 def _pairs_record(cfg: TrainConfig) -> dict:
@@ -311,20 +314,38 @@ class CropSource:
             training_pairs(cfg, "train", progress=progress), cfg.crop, seed=cfg.seed + 1000 * rank
         )
         self.settings = torch.tensor([normalise(cfg.net.cond, v) for v in setting_values(cfg)])
+        # a whole-photo ψ reads each crop's photo as a thumbnail: one per photo, made once
+        self.thumbs = (
+            [photo_thumbnail(p[0]) for p in self.crops.pairs] if cfg.net.whole else None
+        )
 
     def batch(self, size: int) -> Batch:
-        xb, yb, kb = self.crops.setting_batch(size)
+        xb, yb, kb, where = self.crops.placed_batch(size)
         x, y = _to_tensor(xb, self.device), _to_tensor(yb, self.device)
         # a conditioned model reads each crop's setting (normalised); others take no extra input
         cond = self.cfg.net.cond
         extra = {"cond": self.settings[torch.from_numpy(kb)].to(self.device)} if cond else {}
+        if self.thumbs is not None:  # a whole-photo ψ: each crop's photo, turned as the crop is
+            thumbs, boxes = [], []
+            for i, top, left, k, flip in where:
+                h, w = self.crops.pairs[i][0].shape[:2]
+                t, box = oriented(self.thumbs[i], (top, left, h, w), self.crops.crop, k, flip)
+                thumbs.append(t)
+                boxes.append(box)
+            extra["thumb"] = torch.cat(thumbs).to(self.device)
+            extra["box"] = torch.tensor(boxes, dtype=torch.float32, device=self.device)
         return Batch(x, y, extra)
 
     def validation(self) -> Batch:
-        """The fixed progress crops (:func:`_val_crops`), at :func:`val_setting` if conditioned."""
-        vx, vy = (_to_tensor(a, self.device) for a in _val_crops(self.cfg))
+        """The fixed progress crops (:func:`_val_crops`), at :func:`val_setting` if conditioned,
+        with their photos' thumbnails for a whole-photo ψ."""
+        vx, vy, whole = _val_crops(self.cfg)
+        vx, vy = _to_tensor(vx, self.device), _to_tensor(vy, self.device)
         setting = val_setting(self.cfg)
         extra = {} if setting is None else {"cond": normalise(self.cfg.net.cond, setting)}
+        if self.thumbs is not None:
+            extra["thumb"] = torch.cat([t for t, _ in whole]).to(self.device)
+            extra["box"] = torch.cat([b for _, b in whole]).to(self.device)
         return Batch(vx, vy, extra)
 
     def state(self) -> dict:
@@ -557,6 +578,12 @@ class Trainer(Loop):
             with torch.autocast(kind, torch.bfloat16, enabled=self.inv_bf16):
                 restored = self.net.inverse(stored).float()
         loss, parts = total_loss(out, b.y, restored, b.x, delta, cfg.loss)
+        if cfg.loss.estimate > 0 and cfg.net.whole == "grid":
+            with torch.autocast(kind, torch.bfloat16, enabled=self.fwd_bf16):
+                _, estimate = self.net.whole(b.x, b.extra["thumb"], b.extra["box"])
+            parts["estimate"] = torch.mean((estimate.float() - b.y) ** 2)
+            loss = loss + cfg.loss.estimate * parts["estimate"]
+            parts["estimate"] = float(parts["estimate"].detach())
         if self.disc is not None:
             loss = loss + self._adversarial(b.y, out, parts)
         self.opt.zero_grad(set_to_none=True)

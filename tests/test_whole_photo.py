@@ -1,0 +1,157 @@
+"""A learned ψ that reads the whole photo (network/whole_photo.py, issue #26): the thumbnail is
+the photo's in training crops and in apply, a tiled apply equals one pass, restore never reads
+it, and a model carried on with the path starts exactly where it was."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from restorable.models import RECEPTIVE_FIELD, ModelCard, RestorableModel
+from restorable.network.factory import build_net, load_weights
+from restorable.network.model import NetConfig, QuasiInvertibleNet
+from restorable.network.whole_photo import oriented, photo_box, photo_thumbnail
+
+
+def _net(whole: str, seed: int = 0) -> QuasiInvertibleNet:
+    torch.manual_seed(seed)
+    net = build_net(NetConfig(blocks=2, width=8, psi_width=8, whole=whole))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.03 * torch.randn_like(p))
+    return net.eval()
+
+
+def _model(whole: str) -> RestorableModel:
+    net = _net(whole)
+    return RestorableModel(net, ModelCard(op="bwp", version="test", net=net.cfg.to_dict()))
+
+
+def _photo(h: int, w: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    base = 0.5 + 0.4 * np.sin(x / 23.0)[..., None] * np.cos(y / 31.0)[..., None]
+    img = np.clip(base + 0.05 * rng.standard_normal((h, w, 3)), 0, 1)
+    return (img * 255).round().astype(np.uint8)
+
+
+@pytest.mark.parametrize("whole", ["film", "grid"])
+def test_the_photo_changes_the_output_of_the_same_window(whole: str) -> None:
+    """The path is live: the same 64-px window gives another output inside another photo."""
+    net = _net(whole)
+    a, b = _photo(160, 200, seed=1), 255 - _photo(160, 200, seed=2)
+    b[40:104, 40:104] = a[40:104, 40:104]
+    x = torch.from_numpy(a[40:104, 40:104]).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        out_a, _ = net(x, thumb=photo_thumbnail(a), box=photo_box(40, 40, 160, 200))
+        out_b, _ = net(x, thumb=photo_thumbnail(b), box=photo_box(40, 40, 160, 200))
+    assert (out_a - out_b).abs().max() > 1e-5  # the nets are near their (small) init
+
+
+@pytest.mark.parametrize("whole", ["film", "grid"])
+def test_tiled_apply_equals_one_pass(whole: str) -> None:
+    """apply makes the thumbnail once for the photo and tells each tile where it lies."""
+    model = _model(whole)
+    img = _photo(301, 1243)  # odd sizes, several tiles along the width
+    one = model.apply(img, tile=None)
+    tiled = model.apply(img, tile=2 * RECEPTIVE_FIELD + 200)
+    assert np.abs(one.astype(int) - tiled).max() <= 1  # float rounding may flip a level
+    assert (one != tiled).mean() < 1e-4
+
+
+def test_a_tile_that_forgot_its_place_would_differ() -> None:
+    """The box matters: the grid slices each tile at its own place in the photo."""
+    model = _model("grid")
+    img = _photo(160, 400)
+    x = img[:, 200:].astype(np.float32) / 255
+    thumb = photo_thumbnail(img)
+    right = model.apply_float(x, whole=(thumb, photo_box(0, 200, 160, 400)))
+    wrong = model.apply_float(x, whole=(thumb, photo_box(0, 0, 160, 400)))
+    assert np.abs(right - wrong).max() > 1e-4
+
+
+@pytest.mark.parametrize("whole", ["film", "grid"])
+def test_restore_never_reads_the_path(whole: str) -> None:
+    """Restore runs H⁻¹ and φ⁻¹ only: a net whose whole-photo path differs restores alike."""
+    a, b = _net(whole), _net(whole)
+    b.load_state_dict(a.state_dict())
+    with torch.no_grad():
+        for p in b.whole.parameters():
+            p.add_(torch.randn_like(p))
+        for p in b.psi.parameters():
+            p.add_(torch.randn_like(p))
+    y = torch.from_numpy(_photo(64, 96)).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        assert torch.equal(a.inverse(y), b.inverse(y))
+        assert not torch.equal(a(y)[0], b(y)[0])
+
+
+@pytest.mark.parametrize("whole", ["film", "grid"])
+def test_inverse_with_delta_is_exact(whole: str) -> None:
+    net = _net(whole)
+    x = torch.from_numpy(_photo(64, 96)).permute(2, 0, 1)[None].double() / 255
+    net = net.double()
+    with torch.no_grad():
+        out, delta = net(x)
+        assert torch.allclose(net.inverse(out, delta), x, atol=1e-9)
+
+
+@pytest.mark.parametrize("whole", ["film", "grid"])
+def test_carrying_a_model_on_with_the_path_starts_where_it_was(whole: str) -> None:
+    """FiLM starts at scale 1, shift 0; the grid's estimate enters ψ through zero weights."""
+    old = _net("")
+    new = build_net(NetConfig(blocks=2, width=8, psi_width=8, whole=whole)).eval()
+    grown, dropped = load_weights(new, old.state_dict())
+    assert grown and not dropped
+    assert all(k.startswith(("whole.", "psi.film.")) for k in grown)
+    x = torch.from_numpy(_photo(64, 96)).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        a, da = old(x)
+        b, db = new(x)
+    assert torch.allclose(a, b, atol=1e-6) and torch.allclose(da, db, atol=1e-6)
+
+
+@pytest.mark.parametrize("k", range(4))
+@pytest.mark.parametrize("flip", [False, True])
+def test_turned_crops_carry_the_turned_photo_and_their_place_in_it(k: int, flip: bool) -> None:
+    """Training turns and mirrors each crop: its thumbnail and box are those of the photo
+    turned the same way, so the crop is the turned photo's window at the new box."""
+    photo = _photo(200, 300)  # larger than the thumbnail: area averages, exactly turnable
+    top, left, c = 17, 60, 24
+    crop = np.rot90(photo[top : top + c, left : left + c], k)
+    turned = np.rot90(photo, k)
+    if flip:
+        crop, turned = crop[:, ::-1], turned[:, ::-1]
+    thumb, (t, l, h, w) = oriented(photo_thumbnail(photo), (top, left, 200, 300), c, k, flip)
+    assert (h, w) == turned.shape[:2]
+    np.testing.assert_array_equal(turned[t : t + c, l : l + c], crop)
+    assert torch.equal(thumb, photo_thumbnail(np.ascontiguousarray(turned)))
+
+
+def test_training_batches_carry_each_crops_photo(photos: Path, tmp_path: Path, monkeypatch) -> None:
+    from restorable.training.train import CropSource, TrainConfig
+
+    monkeypatch.setenv("RESTORABLE_CACHE", str(tmp_path / "cache"))
+    cfg = TrainConfig.from_dict(
+        {
+            "op": "exposure",
+            "photos": str(photos),
+            "batch": 4,
+            "crop": 32,
+            "max_side": 120,
+            "net": {"blocks": 2, "width": 8, "psi_width": 8, "guided": False, "whole": "film"},
+        }
+    )
+    source = CropSource(cfg, "cpu")
+    b = source.batch(4)
+    assert b.extra["thumb"].shape == (4, 3, 128, 128) and b.extra["box"].shape == (4, 4)
+    # every box is a crop inside its (turned) photo, whose thumbnail is one of the photos'
+    for (top, left, h, w), thumb in zip(b.extra["box"].tolist(), b.extra["thumb"], strict=True):
+        assert 0 <= top <= h - 32 and 0 <= left <= w - 32
+        turns = [torch.rot90(t[0], k, dims=(-2, -1)) for t in source.thumbs for k in range(4)]
+        assert any(torch.equal(thumb, t) or torch.equal(thumb, t.flip(-1)) for t in turns)
+    v = source.validation()
+    assert v.extra["thumb"].shape[0] == v.x.shape[0] == v.extra["box"].shape[0]
