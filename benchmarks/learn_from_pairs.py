@@ -6,6 +6,8 @@
     ─► eval on the held-back tenth: approx (stored PNG vs AFTER), restore (vs BEFORE), identity
 
     python benchmarks/learn_from_pairs.py --minutes 10 [--photos 60] [--device cuda]
+    python benchmarks/learn_from_pairs.py --recipe "-auto-level -auto-gamma" --whole none
+                                          # a whole-photo edit, with and without ψ's thumbnail
 
 The model installs into a private ``RESTORABLE_HOME`` under ``--out`` (yours is left alone
 unless ``--install``). "identity" is what leaving the photo unchanged scores against AFTER:
@@ -56,6 +58,11 @@ def main() -> None:
     p.add_argument("--max-side", type=int, default=640, help="BEFORE photos' longer side")
     p.add_argument("--out", default="runs/learn-from-pairs", help="pairs, run and model go here")
     p.add_argument("--install", action="store_true", help="install into your models folder")
+    p.add_argument(
+        "--whole",
+        choices=["none", "film", "grid"],
+        help="ψ's view of the whole photo (default: train --pairs' own, film)",
+    )
     args = p.parse_args()
 
     out = Path(args.out)
@@ -67,7 +74,12 @@ def main() -> None:
 
     before, after = make_pairs(out, args.photos, args.recipe, args.max_side)
     t0 = time.time()
-    overrides = {"threads": args.threads} if args.threads else {}
+    overrides: dict = {"threads": args.threads} if args.threads else {}
+    if args.whole:
+        whole = "" if args.whole == "none" else args.whole
+        overrides["net"] = {"whole": whole}
+        if whole == "grid":
+            overrides["loss"] = {"estimate": 4.0}
     shutil.rmtree(out / "run", ignore_errors=True)  # a fresh run each time
     folder = learn_from_pairs(
         before,
@@ -83,6 +95,7 @@ def main() -> None:
     png, jpg = r["mean"]["png"], r["mean"]["jpeg90"]
     steps = model.card.training["steps"]
     print(f"edit: convert {args.recipe}; {args.photos} pairs, {r['photos']} held back for eval")
+    print(f"ψ's whole-photo path: {model.net.cfg.whole or 'none'}")
     print(f"trained {steps} steps in {(time.time() - t0) / 60:.1f} min on {args.device}")
     print(f"model installed in {folder}")
     print(f"{'':22} {'PSNR':>7} {'SSIM':>7}")
