@@ -67,9 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         nargs="+",
         metavar="S",
-        help="train also on copies of the photos rescaled to S × their training size (e.g. 0.5 "
-        "0.75; photos too small are left out, never upscaled), each with its own f(I); "
-        "validation stays the plain photos",
+        help="train also on copies of the photos rescaled so their longer side is S × the "
+        "training size (max_side 640: 0.5 0.75 give 320 and 480 px; a photo too small for a "
+        "copy gets none, never an upscale), each with its own f(I); validation stays plain",
     )
     s.add_argument(
         "--jitter",
