@@ -62,6 +62,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=["auto", "fp32", "bf16"],
         help="auto (default): bf16 autocast where the device computes bf16 natively",
     )
+    s.add_argument(
+        "--scales",
+        type=float,
+        nargs="+",
+        metavar="S",
+        help="train also on copies of the photos rescaled so their longer side is S × the "
+        "training size (max_side 640: 0.5 0.75 give 320 and 480 px; a photo too small for a "
+        "copy gets none, never an upscale), each with its own f(I); validation stays plain",
+    )
+    s.add_argument(
+        "--jitter",
+        type=int,
+        metavar="N",
+        help="train also on N copies of each photo with exposure (±0.7 stop) and colour "
+        "(±8%% per channel, ±15%% saturation) jitter, each with its own f(I); the ranges: "
+        "augment in a --config file (data/augment.py)",
+    )
     param_option(s, "operator parameter (repeatable)")
     s.add_argument("--config", help="JSON training config (see configs/)")
     s.add_argument("--jpeg", action="store_true", help="compression-aware training (JPEG 70-95)")

@@ -2,6 +2,8 @@
 
     photos/*.jpg ──resize──► I ──reference(op)──► f(I) ──► cache/<op>-<hash>/<photo>.npz
                                                             └──► PairCrops: random crop, flip, rot90
+    (training only) rescaled / jittered copies I_v ──► f(I_v) ──► cache/<op>-<v>-<hash>/...
+                                                       (data/augment.py, TrainConfig.augment)
 
 The classic operators cost up to seconds per photo, so they run once per (operator, parameters,
 size) and the cache is reused by every training run and by ``eval``. The key hashes the operator's
@@ -22,6 +24,7 @@ import json
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -31,6 +34,9 @@ from restorable.data.split import load_split
 from restorable.errors import RestorableError
 from restorable.files import list_images, read_image
 from restorable.image import to_uint8
+
+if TYPE_CHECKING:
+    from restorable.data.augment import Augment, Variant
 
 SHARED_PHOTOS = Path(__file__).resolve().parents[3].parent / "shared" / "photos"
 
@@ -151,27 +157,95 @@ def _retouch_random_mask(img: np.ndarray, params: dict, seed: int) -> np.ndarray
 PAIR_RECIPES = {"random-mask": _retouch_random_mask}
 
 
-def _cache_key(op: str, params: dict, max_side: int | None, recipe: str = "") -> str:
+def _cache_key(
+    op: str, params: dict, max_side: int | None, recipe: str = "", variant: Variant | None = None
+) -> str:
+    """The cache folder's name: the operator, a hash of everything its pairs depend on and, for
+    an augmented copy (``data.augment``), the copy's label and recipe. Plain pairs hash exactly
+    what they always did, so their caches stay valid."""
     key = {"op": op, "params": params, "max_side": max_side, "code": _operator_source_hash(op)}
     if recipe:
         key["recipe"] = recipe
+    if variant is not None:
+        key["augment"] = variant.key()
     blob = json.dumps(key, sort_keys=True)
-    return f"{op}{'-' + recipe if recipe else ''}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+    parts = [op, recipe, variant.label if variant is not None else ""]
+    return f"{'-'.join(p for p in parts if p)}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+
+
+def _photo_seed(digest: str) -> int:
+    return int(digest[:8], 16)
 
 
 def _compute_one(job: tuple) -> None:
-    path, out, op, params, max_side, recipe = job
+    path, out, op, params, max_side, recipe, variant = job
     from restorable.operators import reference
 
-    img = resize_max_side(read_image(path), max_side)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    photo = read_image(path)
+    img = resize_max_side(photo, max_side)
+    if variant is not None:
+        from restorable.data.augment import make_variant
+
+        img = make_variant(variant, photo, img, max_side, _photo_seed(digest))
     if recipe:
-        seed = int(hashlib.sha256(path.read_bytes()).hexdigest()[:8], 16)
-        target = to_uint8(PAIR_RECIPES[recipe](img, params, seed))
+        target = to_uint8(PAIR_RECIPES[recipe](img, params, _photo_seed(digest)))
     else:
         target = to_uint8(reference(op, **params)(img))
     tmp = out.with_suffix(f".{os.getpid()}.tmp.npz")  # unique: DDP ranks may race here
     np.savez(tmp, input=img, target=target)
     os.replace(tmp, out)
+
+
+def _longer_side(path: Path) -> int:
+    """The photo's longer side, from its header (nothing decoded); :func:`read_image`'s one-line
+    error where the header cannot be read."""
+    try:
+        with Image.open(path) as im:
+            return max(im.size)
+    except Exception:  # noqa: BLE001 - read_image says why in one line
+        return max(read_image(path).shape[:2])
+
+
+def _plan(
+    op: str,
+    paths: list[Path],
+    params: dict,
+    max_side: int | None,
+    cache_dir: Path | None,
+    recipe: str,
+    variant: Variant | None = None,
+) -> tuple[list[tuple[int, Path]], list[tuple]]:
+    """(index in ``paths``, cache file) of each pair of ``variant`` (None: the plain pairs), and
+    the jobs that compute those not cached yet; a photo too small for a rescaled copy has none."""
+    if recipe and recipe not in PAIR_RECIPES:
+        raise RestorableError(f"unknown pair recipe {recipe!r}; known: {' '.join(PAIR_RECIPES)}")
+    key = _cache_key(op, params, max_side, recipe, variant)
+    folder = (cache_dir or default_cache_dir()) / "pairs" / key
+    folder.mkdir(parents=True, exist_ok=True)
+    outs, jobs = [], []
+    for i, p in enumerate(paths):
+        if variant is not None and variant.longer_side(_longer_side(p), max_side) is None:
+            continue
+        tag = hashlib.sha256(p.read_bytes()).hexdigest()[:8]
+        out = folder / f"{p.stem}-{tag}.npz"
+        outs.append((i, out))
+        if not out.exists():
+            jobs.append((p, out, op, params, max_side, recipe, variant))
+    return outs, jobs
+
+
+def _run(jobs: list[tuple], workers: int | None, desc: str, progress: bool) -> None:
+    """Compute ``jobs`` (:func:`_compute_one`) on ``workers`` processes (default: all cores)."""
+    if not jobs:
+        return
+    workers = min(len(jobs), workers or os.cpu_count() or 1)
+    bar = dict(total=len(jobs), desc=desc, disable=not progress)
+    if workers == 1:
+        list(tqdm(map(_compute_one, jobs), **bar))
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            list(tqdm(pool.map(_compute_one, jobs), **bar))
 
 
 def compute_pairs(
@@ -188,29 +262,37 @@ def compute_pairs(
 
     ``recipe`` names an entry of :data:`PAIR_RECIPES` to make targets other than f(I).
     """
-    params = params or {}
-    if recipe and recipe not in PAIR_RECIPES:
-        raise RestorableError(f"unknown pair recipe {recipe!r}; known: {' '.join(PAIR_RECIPES)}")
-    key = _cache_key(op, params, max_side, recipe)
-    folder = (cache_dir or default_cache_dir()) / "pairs" / key
-    folder.mkdir(parents=True, exist_ok=True)
-    outs = []
-    jobs = []
-    for p in paths:
-        tag = hashlib.sha256(p.read_bytes()).hexdigest()[:8]
-        out = folder / f"{p.stem}-{tag}.npz"
-        outs.append(out)
-        if not out.exists():
-            jobs.append((p, out, op, params, max_side, recipe))
-    if jobs:
-        workers = min(len(jobs), workers or os.cpu_count() or 1)
-        bar = dict(total=len(jobs), desc=f"pairs {op}", disable=not progress)
-        if workers == 1:
-            list(tqdm(map(_compute_one, jobs), **bar))
-        else:
-            with ProcessPoolExecutor(workers) as pool:
-                list(tqdm(pool.map(_compute_one, jobs), **bar))
-    return outs
+    outs, jobs = _plan(op, paths, params or {}, max_side, cache_dir, recipe)
+    _run(jobs, workers, f"pairs {op}", progress)
+    return [out for _, out in outs]
+
+
+def compute_augmented_pairs(
+    op: str,
+    paths: list[Path],
+    augment: Augment,
+    params: dict | None = None,
+    max_side: int | None = 640,
+    cache_dir: Path | None = None,
+    workers: int | None = None,
+    recipe: str = "",
+    progress: bool = True,
+) -> list[tuple[int, Path]]:
+    """The augmented copies of ``paths`` (``data.augment``: rescaled, jittered), each a pair
+    (I_v, f(I_v)) with f computed on the copy, cached like the plain pairs (in one folder per
+    copy, so adding a copy computes that copy only); all computed at once on ``workers``.
+
+    Returns (index in ``paths`` of the photo, cache file) per copy, copy by copy in
+    :meth:`Augment.variants` order; a photo too small for a rescaled copy has none.
+    """
+    augment.check()
+    found, jobs = [], []
+    for variant in augment.variants():
+        outs, todo = _plan(op, paths, params or {}, max_side, cache_dir, recipe, variant)
+        found += outs
+        jobs += todo
+    _run(jobs, workers, f"augmented pairs {op}", progress)
+    return found
 
 
 def load_pairs(files: list[Path]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -318,16 +400,42 @@ class PairCrops:
     equally likely to be seen. Seeded: the same seed gives the same batches. A pair may hold
     several targets, ``(I, f(I; v0), f(I; v1), ...)``, one per setting of a conditioned model:
     :meth:`setting_batch` then draws a setting per crop as well.
+
+    ``photos`` (one per pair) says which pairs are copies of one photo (``data.augment``: the
+    plain pair, its rescaled and jittered copies); without it every pair is a photo of its own.
     """
 
-    def __init__(self, pairs: list[tuple[np.ndarray, ...]], crop: int, seed: int = 0):
-        self.pairs = [p for p in pairs if min(p[0].shape[:2]) >= crop]
+    def __init__(
+        self,
+        pairs: list[tuple[np.ndarray, ...]],
+        crop: int,
+        seed: int = 0,
+        photos: list[int] | None = None,
+    ):
+        keep = [i for i, p in enumerate(pairs) if min(p[0].shape[:2]) >= crop]
+        self.pairs = [pairs[i] for i in keep]
         if not self.pairs:
             raise RestorableError(f"no photo is at least {crop} px on its shorter side")
         self.crop = crop
         self.targets = len(self.pairs[0]) - 1
         areas = np.array([p[0].shape[0] * p[0].shape[1] for p in self.pairs], dtype=np.float64)
-        self.weights = areas / areas.sum()
+        if photos is None:
+            self.weights = areas / areas.sum()
+        else:
+            # Weighted per photo, then by area within a photo: each photo is drawn as often as
+            # its plain pair alone would be (the copies share its weight), and within it every
+            # pixel of every copy is equally likely. Plain area weighting would tilt training
+            # towards the large photos, the only ones big enough for rescaled copies (up to
+            # 1 + 0.75² + 0.5² = 1.8× their weight), so an A/B of augmentation would measure a
+            # change of photo mix as well; per copy (each equal) would draw a half-size copy's
+            # pixels four times as often as the plain pair's.
+            group = np.array([photos[i] for i in keep])
+            per_photo = np.zeros(group.max() + 1)
+            np.maximum.at(per_photo, group, areas)  # the plain pair, the largest copy
+            in_photo = np.zeros(group.max() + 1)
+            np.add.at(in_photo, group, areas)
+            weights = per_photo[group] * areas / in_photo[group]
+            self.weights = weights / weights.sum()
         self.rng = np.random.default_rng(seed)
 
     def batch(self, size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -153,7 +153,8 @@ def allot_minutes(jobs: list[Job], workers: int, minutes: float) -> None:
 
 def _pairs_for(job: Job, eval_photos: int | None) -> None:
     """Compute (or find cached) every pair a job and its eval will need, on all cores."""
-    from restorable.data.pairs import compute_pairs, photo_paths
+    from restorable.data.augment import Augment
+    from restorable.data.pairs import compute_augmented_pairs, compute_pairs, photo_paths
     from restorable.training.train import TrainConfig, val_setting
 
     cfg = job.config
@@ -164,8 +165,13 @@ def _pairs_for(job: Job, eval_photos: int | None) -> None:
     if cond:  # one pair set per setting value; progress crops and eval at the default setting
         train_params = [{**params, cond["param"]: v} for v in cfg["param_values"]]
         val_params = {**params, cond["param"]: val_setting(TrainConfig.from_dict(cfg))}
+    augment = Augment(**cfg.get("augment") or {})
     for p in train_params:
         compute_pairs(job.op, photo_paths(photos, "train"), p, max_side, recipe=recipe)
+        if augment:  # the training copies, each with its own f (data/augment.py)
+            compute_augmented_pairs(
+                job.op, photo_paths(photos, "train"), augment, p, max_side, recipe=recipe
+            )
     val = photo_paths(photos, "val")
     compute_pairs(job.op, val[:8], val_params, max_side, recipe=recipe)  # progress crops
     compute_pairs(job.op, val[:eval_photos], val_params, None)  # eval: stored size, real operator

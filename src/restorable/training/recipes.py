@@ -111,10 +111,10 @@ def check_variant(variant: str) -> str:
 
 
 def merge(cfg: dict, changes: dict) -> dict:
-    """``cfg`` updated by ``changes`` in place, the ``net`` and ``loss`` dicts key by key (a
-    config naming ``net.blocks`` keeps the recipe's ``net.guided``)."""
+    """``cfg`` updated by ``changes`` in place, the ``net``, ``loss`` and ``augment`` dicts key
+    by key (a config naming ``net.blocks`` keeps the recipe's ``net.guided``)."""
     for key, value in changes.items():
-        if key in ("net", "loss") and isinstance(value, dict):
+        if key in ("net", "loss", "augment") and isinstance(value, dict):
             cfg[key] = {**(cfg.get(key) or {}), **value}
         else:
             cfg[key] = copy.deepcopy(value)
@@ -177,6 +177,7 @@ EVERY = (OP, ALL, PAIRS)
 ONE_MODEL = (OP, PAIRS)
 ARCH = "each variant sets its network (e.g. --variants ablation-k4); give it with --op"
 LOSS = "each variant sets its loss weights (recipes.VARIANT_CHANGES); give it with --op"
+NO_OP = "an edit learned from pairs has no operator to make the targets of changed photos"
 FLAGS: dict[str, tuple[tuple[str, ...], str | dict[str, str]]] = {
     "op": ((OP,), {ALL: "it trains the operators of --ops", PAIRS: "it learns an edit (--name)"}),
     "photos": ((OP, ALL), "--pairs trains on its BEFORE/AFTER folders"),
@@ -190,6 +191,8 @@ FLAGS: dict[str, tuple[tuple[str, ...], str | dict[str, str]]] = {
     "threads": (ONE_MODEL, "--all trains each model on one thread; --workers sets how many"),
     "device": (EVERY, ""),
     "precision": (EVERY, ""),
+    "scales": ((OP, ALL), NO_OP),
+    "jitter": ((OP, ALL), NO_OP),
     "param": ((OP,), "--param sets one operator's parameter; give it with --op"),
     "config": (EVERY, ""),
     "jpeg": (ONE_MODEL, "--all: JPEG-aware models are a variant: --variants jpeg"),
@@ -269,13 +272,19 @@ TUNING = (
 )
 
 
+AUGMENT = ("scales", "jitter")  # flags into TrainConfig.augment (data/augment.py)
+
+
 def base_from_args(args: argparse.Namespace, keys=TUNING) -> dict:
     """What every command takes alike from ``args``: the --config file, then the tuning flags
-    (``keys`` of them)."""
+    (``keys`` of them) and the augmentation flags (over the file's ``augment``, key by key)."""
     base = read_config(args.config)
     for key in keys:
         if getattr(args, key, None) is not None:
             base[key] = getattr(args, key)
+    augment = {k: getattr(args, k) for k in AUGMENT if getattr(args, k, None) is not None}
+    if augment:
+        base["augment"] = {**(base.get("augment") or {}), **augment}
     return base
 
 

@@ -28,8 +28,10 @@ import torch.distributed as dist
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
+from restorable.data.augment import Augment
 from restorable.data.pairs import (
     PairCrops,
+    compute_augmented_pairs,
     compute_pairs,
     load_pairs,
     match_pairs,
@@ -73,6 +75,9 @@ class TrainConfig:
     # bwp runs that used it changed the warm-up and clipping too.)
     ema: float = 0.0
     max_side: int = 640  # training photos are downscaled to this longer side
+    # rescaled and exposure/colour-jittered copies of the training photos, each with its own
+    # f(I) (data/augment.py); none by default (validation and eval always read the plain split)
+    augment: Augment = field(default_factory=Augment)
     loss: LossWeights = field(default_factory=LossWeights)
     net: NetConfig = field(default_factory=NetConfig)
     jpeg: bool = False  # compression-aware training (JPEG on half of the batches)
@@ -103,6 +108,8 @@ class TrainConfig:
         d = dict(d)
         d["loss"] = LossWeights(**d.get("loss", {}))
         d["net"] = NetConfig(**d.get("net", {}))
+        augment = d.get("augment") or {}
+        d["augment"] = augment if isinstance(augment, Augment) else Augment(**augment)
         for key in ("jpeg_qualities", "jpeg_subsampling"):
             if key in d:
                 d[key] = tuple(d[key])
@@ -128,6 +135,12 @@ class TrainConfig:
             raise RestorableError(f"refine {self.net.refine}: give a width, or 0 for no ρ")
         if not 0 <= self.ema < 1:
             raise RestorableError(f"ema {self.ema:g}: give a decay in [0, 1), 0 for none")
+        self.augment.check()
+        if self.augment and self.pairs:
+            raise RestorableError(
+                "augment: a model learned from pairs has no operator to make the targets of "
+                "changed photos"
+            )
 
 
 def _to_tensor(batch: np.ndarray, device: str) -> torch.Tensor:
@@ -239,27 +252,59 @@ def val_setting(cfg: TrainConfig) -> float | None:
     return float(value)
 
 
+def _params_per_setting(cfg: TrainConfig, subset: str) -> list[dict]:
+    """The operator parameters of each pair set: one, or for a conditioned model one per
+    setting value in training and the :func:`val_setting`'s in validation."""
+    if not cfg.net.cond:
+        return [cfg.params]
+    values = setting_values(cfg) if subset == "train" else [val_setting(cfg)]
+    return [{**cfg.params, cfg.net.cond["param"]: v} for v in values]
+
+
+def _shared_inputs(sets: list[list[tuple[np.ndarray, np.ndarray]]]) -> list[tuple]:
+    """(I, target of set 0, target of set 1, ...) per photo: the inputs of every set are the
+    same, so one is kept."""
+    return [(ps[0][0], *(p[1] for p in ps)) for ps in zip(*sets, strict=True)]
+
+
 def training_pairs(
     cfg: TrainConfig, subset: str, limit: int | None = None, progress: bool = False
 ) -> list[tuple]:
     """(I, target, ...) uint8 arrays of ``subset`` (train / val; the first ``limit``): a user's
     pairs, the operator's (cached), or for a conditioned model one target per setting value in
-    training, (I, f(I; v0), f(I; v1), ...), and the :func:`val_setting`'s in validation."""
+    training, (I, f(I; v0), f(I; v1), ...), and the :func:`val_setting`'s in validation. The
+    plain photos only: :func:`augmented_pairs` adds training's copies."""
     if cfg.pairs:
         return read_pairs(split_pairs(match_pairs(*cfg.pairs), subset)[:limit], cfg.max_side)
     paths = photo_paths(cfg.photos, subset)[:limit]
-    values = setting_values(cfg) if subset == "train" else [val_setting(cfg)]
-    if not cfg.net.cond:
-        values = [None]
-    sets = []
-    for v in values:
-        params = cfg.params if v is None else {**cfg.params, cfg.net.cond["param"]: v}
-        files = compute_pairs(
-            cfg.op, paths, params, cfg.max_side, recipe=cfg.pair_recipe, progress=progress
+    sets = [
+        load_pairs(
+            compute_pairs(
+                cfg.op, paths, params, cfg.max_side, recipe=cfg.pair_recipe, progress=progress
+            )
         )
-        sets.append(load_pairs(files))
-    # one input per photo, shared by its targets (the inputs of every set are the same)
-    return [(ps[0][0], *(p[1] for p in ps)) for ps in zip(*sets, strict=True)]
+        for params in _params_per_setting(cfg, subset)
+    ]
+    return _shared_inputs(sets)
+
+
+def augmented_pairs(cfg: TrainConfig, progress: bool = False) -> tuple[list[tuple], list[int]]:
+    """The augmented copies (``cfg.augment``: rescaled, jittered; f computed on each copy) of
+    the training photos, as :func:`training_pairs` gives pairs, and for each the index of its
+    photo in ``training_pairs(cfg, "train")``. Training only: validation, the progress figures
+    and ``eval`` read the plain split, so they stay comparable with unaugmented runs."""
+    if not cfg.augment or cfg.pairs:
+        return [], []
+    paths = photo_paths(cfg.photos, "train")
+    sets, photos = [], []
+    for params in _params_per_setting(cfg, "train"):
+        found = compute_augmented_pairs(
+            cfg.op, paths, cfg.augment, params, cfg.max_side, recipe=cfg.pair_recipe,
+            progress=progress,
+        )  # fmt: skip
+        photos = [i for i, _ in found]  # the same copies for every setting
+        sets.append(load_pairs([f for _, f in found]))
+    return _shared_inputs(sets), photos
 
 
 def _val_crops(cfg: TrainConfig, n: int = 8, size: int = 256):
@@ -310,9 +355,11 @@ class CropSource:
 
     def __init__(self, cfg: TrainConfig, device: str, rank: int = 0, progress: bool = False):
         self.cfg, self.device = cfg, device
-        self.crops = PairCrops(
-            training_pairs(cfg, "train", progress=progress), cfg.crop, seed=cfg.seed + 1000 * rank
-        )
+        plain = training_pairs(cfg, "train", progress=progress)
+        copies, of_photo = augmented_pairs(cfg, progress)
+        # each copy is drawn within its photo's share (PairCrops: per photo, then by area)
+        photos = list(range(len(plain))) + of_photo if copies else None
+        self.crops = PairCrops(plain + copies, cfg.crop, seed=cfg.seed + 1000 * rank, photos=photos)
         self.settings = torch.tensor([normalise(cfg.net.cond, v) for v in setting_values(cfg)])
         # a whole-photo ψ reads each crop's photo as a thumbnail: one per photo, made once
         self.thumbs = (
@@ -531,6 +578,7 @@ class Trainer(Loop):
             or ("BEFORE/AFTER pairs" if cfg.pairs else "shared/photos (split.json train)"),
             "init_from": Path(cfg.init_from).stem if cfg.init_from else None,
             "pair_recipe": cfg.pair_recipe or None,
+            **({"augment": asdict(cfg.augment)} if cfg.augment else {}),
             **({"param_values": setting_values(cfg)} if cfg.net.cond else {}),
             **({"pairs": _pairs_record(cfg)} if cfg.pairs else {}),
             "final": final,
