@@ -1,6 +1,8 @@
 """Identification from the pixels, and restoration of crops at any offset, on validation photos.
 
     python benchmarks/bench_identify.py [--limit 10] [--jpeg 90 80] [--side 384] [--no-crops]
+        [--json results/bench_identify.json] [--note "this 2-core machine"] [--docs]
+    python benchmarks/bench_identify.py --from-json results/bench_identify.json --docs
 
 For each photo (a central ``--side`` px square, on the 8-px grid) and each model identification
 tries (:func:`restorable.realworld.candidates`, or ``--models``): apply, then store as PNG and as
@@ -10,6 +12,10 @@ right answer is "none"). Prints accuracy per model and storage, the lifts (score
 and what a user gets: the restoration by the model identified against the one by the model that
 made the edit; then restore PSNR of PNG edits cropped by (1, 1) and (3, 6) px: uncropped,
 cropped and restored naively, and cropped and restored on the phase ``find_phase`` picks.
+
+``--json`` keeps the counts as a dated record in results/bench_identify.json (``--trials`` writes
+every trial); ``--docs`` writes the table of docs/real-world.md from that file's last record
+(earlier records as a sentence each).
 """
 
 from __future__ import annotations
@@ -17,31 +23,22 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import time
 from pathlib import Path
 
+import bench_records
 import numpy as np
-import torch
-from PIL import Image
 
-from restorable.data.pairs import shared_photos
-from restorable.data.split import load_split
-from restorable.errors import RestorableError
-from restorable.evaluation.metrics import psnr
-from restorable.files import read_image
-from restorable.models import load
-from restorable.realworld import (
-    candidates,
-    central_crop,
-    find_phase,
-    identify,
-    restore_at_phase,
-)
-
-PHOTOS = shared_photos()  # $RESTORABLE_PHOTOS or ../shared/photos, as training finds them
+RESULTS = bench_records.ROOT / "results" / "bench_identify.json"
+PAGE = "real-world.md"  # in docs/
+START, END = "<!-- identify:start -->", "<!-- identify:end -->"
+KEY = ("script", "models", "photos", "side", "storages")
 
 
 def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+    from PIL import Image
+
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, "JPEG", quality=quality)
     return np.asarray(Image.open(buf).convert("RGB"))
@@ -52,11 +49,34 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=10, help="validation photos (default 10)")
     ap.add_argument("--jpeg", type=int, nargs="*", default=[90, 80])
     ap.add_argument("--side", type=int, default=384, help="px of each photo's central square")
-    ap.add_argument("--json", help="write every trial here")
+    ap.add_argument("--json", help="keep the counts in this file (results/bench_identify.json)")
+    ap.add_argument("--trials", help="write every trial here")
+    ap.add_argument("--note", help='what the machine was doing, e.g. "this 2-core machine"')
+    ap.add_argument("--docs", action="store_true", help="write the table into docs/real-world.md")
+    ap.add_argument("--from-json", help="render this file's records without measuring")
     ap.add_argument("--crops-only", action="store_true", help="skip identification")
     ap.add_argument("--no-crops", action="store_true", help="skip the crop offsets")
     ap.add_argument("--models", nargs="*", help="models to edit with and identify among")
     args = ap.parse_args()
+    if args.from_json:
+        return _write(bench_records.load(args.from_json), args.docs)
+    import torch
+
+    from restorable.data.pairs import shared_photos
+    from restorable.data.split import load_split
+    from restorable.errors import RestorableError
+    from restorable.evaluation.metrics import psnr
+    from restorable.files import read_image
+    from restorable.models import load
+    from restorable.realworld import (
+        candidates,
+        central_crop,
+        find_phase,
+        identify,
+        restore_at_phase,
+    )
+
+    photos_dir = shared_photos()  # $RESTORABLE_PHOTOS or ../shared/photos, as training finds them
     torch.set_num_threads(1)
     names = args.models or candidates()
     models = {n: load(n) for n in names}
@@ -65,7 +85,7 @@ def main() -> None:
     trials, crops = [], []
     t0 = time.time()
     for photo in photos:
-        img = central_crop(read_image(PHOTOS / photo), args.side)
+        img = central_crop(read_image(photos_dir / photo), args.side)
         for src in ["none", *names]:
             edited = img if src == "none" else models[src].apply(img)
             for storage in [] if args.crops_only else storages:
@@ -141,8 +161,131 @@ def main() -> None:
                 f"{np.mean([c['naive'] for c in rows]):.2f} | "
                 f"{np.mean([c['phased'] for c in rows]):.2f} | {right}/{len(rows)} |"
             )
+    if args.trials:
+        Path(args.trials).write_text(json.dumps(dict(trials=trials, crops=crops), indent=1))
     if args.json:
-        Path(args.json).write_text(json.dumps(dict(trials=trials, crops=crops), indent=1))
+        record = {"script": "bench_identify.py", **bench_records.stamp(args.note)}
+        record.update(models=list(models), photos=len(photos), side=args.side)
+        record.update(summary(trials, list(models), storages))
+        bench_records.merge(args.json, record, KEY)
+        print(f"wrote {args.json}")
+    if args.docs:
+        _write(bench_records.load(args.json or RESULTS), True)
+
+
+def _mean(values: list[float]) -> float | None:
+    """The mean of the numbers that are not NaN, rounded for the record (None: there are none)."""
+    values = [v for v in values if not math.isnan(v)]
+    return round(float(np.mean(values)), 2) if values else None
+
+
+def summary(trials: list[dict], names: list[str], storages: list[str]) -> dict:
+    """The record's counts: per edit model and storage how many were identified right, with the
+    mean lift and margin; unedited photos called unedited; and per storage the totals and the
+    restoration with the model found against the model that made the edit."""
+    rows, unedited, totals = [], [], []
+    for storage in storages:
+        mine = [t for t in trials if t["storage"] == storage]
+        for src in names:
+            got = [t for t in mine if t["src"] == src]
+            found = [t for t in got if t["got"] != "none"]
+            rows.append(
+                dict(
+                    model=src,
+                    storage=storage,
+                    right=sum(t["got"] == src for t in got),
+                    n=len(got),
+                    lift_db=_mean([t["score"] for t in found]),
+                    margin_db=_mean([t["margin"] for t in found]),
+                )
+            )
+        none = [t for t in mine if t["src"] == "none"]
+        unedited.append(dict(storage=storage, right=sum(t["got"] == "none" for t in none)))
+        unedited[-1]["n"] = len(none)
+        edits = [t for t in mine if t["src"] != "none"]
+        if edits:
+            totals.append(
+                dict(
+                    storage=storage,
+                    right=sum(t["got"] == t["src"] for t in edits),
+                    n=len(edits),
+                    called_unedited=sum(t["got"] == "none" for t in edits),
+                    restore_found_db=_mean([t["restore_found"] for t in edits]),
+                    restore_true_db=_mean([t["restore_true"] for t in edits]),
+                )
+            )
+    rows.sort(key=lambda r: names.index(r["model"]))  # a model's storages side by side
+    return {"storages": storages, "rows": rows, "unedited": unedited, "totals": totals}
+
+
+def _storage(storage: str | None) -> str:
+    return "" if storage is None else "PNG" if storage == "png" else f"JPEG {storage}"
+
+
+def _db(value: float | None) -> str:
+    return "– (none found)" if value is None else f"{value:.1f} dB"
+
+
+def _count(what: str, storage: str | None, row: dict) -> str:
+    """'l0-jpeg JPEG q90 10/10' (the storage left out where the record does not say it)."""
+    return " ".join(x for x in (what, _storage(storage), f"{row['right']}/{row['n']}") if x)
+
+
+def markdown(records: list[dict]) -> str:
+    """The last record as a table (identified right / asked, mean lift of the model named) and
+    its totals; each earlier record as one sentence."""
+    if not records:
+        return ""
+    last, lines = records[-1], []
+    storages = last["storages"]
+    head = ["edited by"] + [x for s in storages for x in (_storage(s), "lift (dB)")]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    cell = {(r["model"], r["storage"]): r for r in last["rows"]}
+    for model in dict.fromkeys(r["model"] for r in last["rows"]):
+        cells = [model]
+        for s in storages:
+            r = cell.get((model, s))
+            lift = "–" if r is None or r["lift_db"] is None else f"{r['lift_db']:.1f}"
+            cells += ["–" if r is None else f"{r['right']}/{r['n']}", lift]
+        lines.append("| " + " | ".join(cells) + " |")
+    total = {t["storage"]: t for t in last.get("totals", [])}
+    none = {u["storage"]: u for u in last.get("unedited", [])}
+    for label, by in (("all edits", total), ("unedited photos (right: none)", none)):
+        cells = [f"**{label}**"]
+        for s in storages:
+            cells += [f"{by[s]['right']}/{by[s]['n']}" if s in by else "–", ""]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    for t in last.get("totals", []):
+        lines.append(
+            f"- {_storage(t['storage'])}: {t['called_unedited']} of the {t['n']} edits called "
+            f"unedited; restored with the model found {_db(t['restore_found_db'])}, with the "
+            f"model that made the edit {_db(t['restore_true_db'])}."
+        )
+    lines.append(
+        f"- {len(last['models']) if last.get('models') else '?'} models × {last['photos']} "
+        f"validation photos, {last['side']}-px squares; {bench_records.provenance(last)}."
+    )
+    for r in records[:-1]:
+        said = [_count(x["model"], x["storage"], x) for x in r["rows"]]
+        said += [_count("unedited", u["storage"], u) + " called unedited" for u in r["unedited"]]
+        lines.append(
+            f"- Earlier, {r['photos']} photos: {', '.join(said)}; {bench_records.provenance(r)}."
+        )
+    return "\n".join(lines)
+
+
+def blocks(records: list[dict]) -> dict[tuple[str, str], str]:
+    """{(start, end) markers in docs/real-world.md: the text between them}."""
+    return {(START, END): markdown(records)}
+
+
+def _write(records: list[dict], docs: bool) -> None:
+    text = markdown(records)
+    if docs:
+        bench_records.write_block(PAGE, START, END, text)
+    else:
+        print(f"{START}\n{text}\n{END}")
 
 
 if __name__ == "__main__":

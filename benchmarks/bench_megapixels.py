@@ -1,7 +1,9 @@
 """Time and peak memory of ``apply`` and ``restore`` on photos of 0.3 to 24 megapixels.
 
     python benchmarks/bench_megapixels.py --op l0 --sizes 0.3 3 12 24 [--device cuda]
-        [--precision fp32] [--budget-mb 1024]
+        [--precision fp32] [--budget-mb 1024] [--json results/bench_megapixels.json]
+        [--note "this 2-core machine, idle"] [--docs]
+    python benchmarks/bench_megapixels.py --from-json results/bench_megapixels.json --docs
 
 Each (size, apply|restore) runs in a fresh subprocess, so its peak resident memory
 (``resource.getrusage(RUSAGE_SELF).ru_maxrss``; on a GPU also torch's peak GPU memory) is its
@@ -10,6 +12,11 @@ tiles are what ``apply``/``restore`` choose by default (``--budget-mb`` sizes th
 many MB per network pass instead). ``restore`` runs on the same resized photo (a CNN's cost
 does not depend on the pixel values). ``--untrained`` times the default architecture with
 random weights, for when no trained model is installed yet.
+
+``--json`` keeps each size's figures as a dated record in results/bench_megapixels.json (a
+record replaces the one of the same model, device, precision and size, so measuring one size
+again keeps the others); ``--docs`` writes the CPU and GPU tables of docs/results.md (Speed)
+from that file.
 """
 
 from __future__ import annotations
@@ -22,7 +29,14 @@ import sys
 import time
 from pathlib import Path
 
+import bench_records
+
 SAMPLE = Path(__file__).resolve().parents[1] / "src/restorable/samples/scikit-image__coffee.jpg"
+RESULTS = bench_records.ROOT / "results" / "bench_megapixels.json"
+PAGE = "results.md"  # in docs/
+CPU = ("<!-- megapixels:start -->", "<!-- megapixels:end -->")
+GPU = ("<!-- megapixels-gpu:start -->", "<!-- megapixels-gpu:end -->")
+KEY = ("script", "op", "device_name", "precision", "budget_mb", "megapixels")
 
 
 def _load(op: str, untrained: bool, device: str = "cpu", precision: str = "auto"):
@@ -101,8 +115,14 @@ def main() -> int:
     parser.add_argument("--budget-mb", type=float, help="MB per network pass (default: models.py)")
     parser.add_argument("--untrained", action="store_true", help="random weights, no model file")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per measurement")
+    parser.add_argument("--json", help="keep the figures in this file (results/...)")
+    parser.add_argument("--note", help='what the machine was doing, e.g. "this 2-core machine"')
+    parser.add_argument("--docs", action="store_true", help="write the tables into docs/")
+    parser.add_argument("--from-json", help="render this file's records without measuring")
     parser.add_argument("--child", nargs=2, metavar=("MP", "WHAT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.from_json:
+        return _write(bench_records.load(args.from_json), args.docs)
 
     if args.child:
         result = child(args, float(args.child[0]), args.child[1])
@@ -128,6 +148,14 @@ def main() -> int:
     print(f"{model.restore_dtype}); ", end="")
     budget = f"{args.budget_mb:g} MB per pass" if args.budget_mb else "models.py's default"
     print(f"tiles: {budget}; peak = max RSS of a fresh process\n")
+    base = {"script": "bench_megapixels.py", **bench_records.stamp(args.note), "op": args.op}
+    base.update(
+        version=model.version,
+        device="cpu" if model.device == "cpu" else "cuda",
+        device_name=gpu if model.device != "cpu" else f"CPU, {torch.get_num_threads()} threads",
+        precision=args.precision,
+        budget_mb=args.budget_mb,
+    )
     del model
 
     header = f"{'MP':>5} {'size':>11} {'tiles a/r':>18} {'apply s (guide)':>16} {'peak MB':>8} "
@@ -163,6 +191,78 @@ def main() -> int:
 
         print(f"{mp:>5g} {size:>11} {tile:>18} {cells(row['apply'])} {cells(row['restore']):>18}")
         sys.stdout.flush()
+        if args.json and first:
+            record = dict(base, megapixels=mp, w=first["w"], h=first["h"])
+            record.update(apply=row.get("apply"), restore=row.get("restore"))
+            bench_records.merge(args.json, record, KEY)
+    if args.json:
+        print(f"wrote {args.json}")
+    if args.docs:
+        _write(bench_records.load(args.json or RESULTS), True)
+    return 0
+
+
+def _s(seconds: float) -> str:
+    """Seconds as the tables show them: 0.42, 5.2, 44.1."""
+    return f"{seconds:.2f}" if seconds < 1 else f"{seconds:.1f}"
+
+
+def _row(r: dict, gpu: bool) -> list[str]:
+    a, z = r.get("apply") or {}, r.get("restore") or {}
+    tiles = [str(x.get("tile", "–")) for x in (a, z)]
+    memory = "gpu_mb" if gpu else "peak_mb"
+
+    def cells(x: dict, guide: bool) -> list[str]:
+        if not x:
+            return ["–", "–"]
+        took = _s(x["s"]) + (f" ({x['guide_s']:.1f})" if guide and x.get("guide_s") else "")
+        return [took, f"{x[memory]:.0f}" if x.get(memory) is not None else "–"]
+
+    return [
+        *([r["device_name"]] if gpu else []),
+        f"{r['megapixels']:g}",
+        f"{r['w']}×{r['h']}",
+        tiles[0] if tiles[0] == tiles[1] else " / ".join(tiles),
+        *cells(a, True),
+        *cells(z, False),
+        r["date"],
+    ]
+
+
+def table(records: list[dict], gpu: bool = False) -> str:
+    """The CPU (peak resident memory) or the GPU (peak GPU memory) table of ``records``, one row
+    per size, then the commands that measured them."""
+    rows = [
+        r
+        for r in records
+        if r.get("script") == "bench_megapixels.py" and (r["device"] != "cpu") == gpu
+    ]
+    rows.sort(key=lambda r: (r["op"], r["precision"], r["megapixels"], r["device_name"]))
+    memory = "GPU memory (MB)" if gpu else "peak (MB)"
+    head = [*(["GPU"] if gpu else []), "megapixels", "size", "tiles (apply / restore)"]
+    head += ["apply (s) (guide)", memory, "restore (s)", memory, "measured"]
+    models = len({(r["op"], r["precision"]) for r in rows}) > 1  # else the commands say
+    if models:
+        head.insert(0, "model (precision)")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [f"`{r['op']}` ({r['precision']})"] * models + _row(r, gpu)
+        lines.append("| " + " | ".join(cells) + " |")
+    said = dict.fromkeys(f"- {bench_records.provenance(r)}." for r in rows)
+    return "\n".join(lines) + "\n\n" + "\n".join(said)
+
+
+def blocks(records: list[dict]) -> dict[tuple[str, str], str]:
+    """{(start, end) markers in docs/results.md: the text between them}."""
+    return {CPU: table(records), GPU: table(records, gpu=True)}
+
+
+def _write(records: list[dict], docs: bool) -> int:
+    for (start, end), text in blocks(records).items():
+        if docs:
+            bench_records.write_block(PAGE, start, end, text)
+        else:
+            print(f"{start}\n{text}\n{end}\n")
     return 0
 
 

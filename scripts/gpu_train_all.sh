@@ -55,12 +55,19 @@ args=(train --all --device "$DEVICE" --ops "$OPS" --variants "$VARIANTS" --minut
 # beside the chosen path) and a 24-megapixel photo (apply ~40 s on an H200, mostly the classic
 # L0 guide on the CPU); at most 5 minutes, within the training's
 if [ "$DEVICE" = cuda ] && [ "${BENCH:-1}" = 1 ]; then
-    { timeout 40 python benchmarks/bench_model.py --op l0 --device cuda --repeats 20
-      timeout 40 python benchmarks/bench_model.py --op l0-learned --device cuda --repeats 20
-      timeout 150 python benchmarks/bench_megapixels.py --op l0 --sizes 0.3 24 --device cuda
+    # the records (--json) are what docs/results.md is generated from: merge them into
+    # results/bench_model.json and results/bench_megapixels.json back here
+    busy=(--note "GPU loan, its CPU cores computing training pairs meanwhile")
+    { timeout 40 python benchmarks/bench_model.py --op l0 --device cuda --repeats 20 \
+          --json "$OUT/bench_model.json" "${busy[@]}"
+      timeout 40 python benchmarks/bench_model.py --op l0-learned --device cuda --repeats 20 \
+          --json "$OUT/bench_model.json" "${busy[@]}"
+      timeout 150 python benchmarks/bench_megapixels.py --op l0 --sizes 0.3 24 --device cuda \
+          --json "$OUT/bench_megapixels.json" "${busy[@]}"
       # the network alone at 24 MP (no guide): does bf16 win there? (fp32 did at 640x480)
       for p in auto fp32; do timeout 45 python benchmarks/bench_megapixels.py --op l0-learned \
-          --sizes 24 --device cuda --precision $p; done
+          --sizes 24 --device cuda --precision $p --json "$OUT/bench_megapixels.json" \
+          "${busy[@]}"; done
     } > "$OUT/bench-cuda.txt" 2>&1 &
 fi
 # the budget covers pairs, training and eval; the timeout leaves time to pack what exists

@@ -169,6 +169,37 @@ def _between(path: Path, start: str, end: str) -> str:
     return text.split(start, 1)[1].split(end, 1)[0].strip("\n")
 
 
+# benchmarks whose figures are dated records in results/<name>.json (``bench_records``), each
+# rendering the blocks of its page (``blocks``): the Speed section's timings, identification
+BENCHMARKS = ["bench_model", "bench_megapixels", "bench_identify"]
+
+
+def _benchmark_blocks(results: Path = ROOT / "results", bump: bool = False) -> list[tuple]:
+    """(module, start, end, text) of every block a benchmark renders from its records in
+    ``results``; with ``bump`` every number in the records is first moved by one."""
+    from bench_records import load
+
+    out = []
+    for name in BENCHMARKS:
+        module = importlib.import_module(name)
+        records = load(results / f"{name}.json")
+        if bump:
+            records = _bumped(records)
+        out += [(module, *marks, text) for marks, text in module.blocks(records).items()]
+    return out
+
+
+def _bumped(value):
+    """``value`` with every number in it one larger (a figure remeasured, say)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return value + 1
+    if isinstance(value, dict):
+        return {k: _bumped(v) for k, v in value.items()}
+    return [_bumped(v) for v in value]
+
+
 def test_generated_tables_are_current() -> None:
     """Each table in the pages is exactly what its generator writes from results/ today."""
     import paper_tables
@@ -194,12 +225,23 @@ def test_generated_tables_are_current() -> None:
     assert _between(results_md, bench_cli_stages.START, bench_cli_stages.END) == (
         bench_cli_stages.markdown(stages)
     ), "run: python benchmarks/bench_cli_stages.py --from-json results/bench_cli_stages.json --docs"
+    for module, start, end, text in _benchmark_blocks():
+        name = module.__name__
+        assert text, f"{name} renders nothing for {start}: is results/{name}.json there?"
+        assert _between(ROOT / "docs" / module.PAGE, start, end) == text, (
+            f"run: python benchmarks/{name}.py --from-json results/{name}.json --docs"
+        )
     # measured, not derived from results/: only its place is checked
     assert _between(results_md, "<!-- codecs-table:start -->", "<!-- codecs-table:end -->")
 
 
 def test_the_checks_catch_rot(tmp_path: Path) -> None:
     """What the checks above would let through if they were too lenient."""
+    # a figure remeasured without regenerating the page: every benchmark block goes stale
+    for (module, start, _, now), (_, _, _, then) in zip(
+        _benchmark_blocks(), _benchmark_blocks(bump=True), strict=True
+    ):
+        assert now != then, f"{module.__name__}: {start} does not follow its records"
     with pytest.raises(AssertionError, match="does not parse"):
         _check(["restorable", "apply", "--op", "l0", "--no-such-flag", "x.jpg", "-o", "y.png"])
     with pytest.raises(AssertionError, match="has no option --readme"):
@@ -220,4 +262,22 @@ def test_the_checks_catch_rot(tmp_path: Path) -> None:
         test_relative_links_and_pictures_exist(page)
     assert (
         _slug("The paper's Tables 1, 4 and 5: baselines") == "the-papers-tables-1-4-and-5-baselines"
+    )
+
+
+def test_a_benchmark_record_replaces_only_its_own(tmp_path: Path) -> None:
+    """Measuring one size (or model) again keeps the other rows, and the command a record keeps
+    is the one that measured, without the options that only say where the figures went."""
+    from bench_records import command, load, merge
+
+    path = tmp_path / "bench.json"
+    key = ("op", "megapixels")
+    merge(path, {"op": "l0", "megapixels": 3, "s": 5.2}, key)
+    merge(path, {"op": "l0", "megapixels": 24, "s": 44.1}, key)
+    merge(path, {"op": "l0", "megapixels": 3, "s": 4.9}, key)
+    assert [(r["megapixels"], r["s"]) for r in load(path)] == [(24, 44.1), (3, 4.9)]
+    assert not list(tmp_path.glob("*.tmp"))
+    argv = ["/x/benchmarks/bench_megapixels.py", "--op", "l0", "--json", "r.json", "--docs"]
+    assert command(argv + ["--note=idle", "--sizes", "24"]) == (
+        "python benchmarks/bench_megapixels.py --op l0 --sizes 24"
     )
