@@ -121,7 +121,9 @@ def adopt_architectures(jobs: list[Job], init_dir: Path) -> None:
     """Carrying on from earlier weights keeps the recipe they were trained with: a job whose
     NAME.json card is in ``init_dir`` takes its ``net`` (e.g. the shipped ``l0-learned`` has the
     wide ψ, which the plain "learned" recipe does not) and its loss weights (``rtv`` was carried
-    on at λa = 3, ``bwp`` at 4: a generic recipe would pull them back)."""
+    on at λa = 3, ``bwp`` at 4: a generic recipe would pull them back). One thing is grown
+    rather than kept: a learned model trained before ψ read the whole photo gets the recipe's
+    whole-photo path (``network/whole_photo.py``), which starts as the identity."""
     from restorable.training.losses import LossWeights
 
     loss_keys = {f.name for f in fields(LossWeights)}  # older cards may carry retired terms
@@ -129,10 +131,16 @@ def adopt_architectures(jobs: list[Job], init_dir: Path) -> None:
         card = init_dir / f"{j.name}.json"
         if card.exists():
             earlier = json.loads(card.read_text())
-            j.config["net"] = earlier["net"]
+            whole = (j.config.get("net") or {}).get("whole")
+            estimate = (j.config.get("loss") or {}).get("estimate")
+            j.config["net"] = dict(earlier["net"])
             loss = (earlier.get("training") or {}).get("loss")
             if loss:
                 j.config["loss"] = {k: v for k, v in loss.items() if k in loss_keys}
+            if whole and not j.config["net"].get("whole"):
+                j.config["net"]["whole"] = whole
+                if estimate:
+                    j.config["loss"] = {**(j.config.get("loss") or {}), "estimate": estimate}
 
 
 def allot_minutes(jobs: list[Job], workers: int, minutes: float) -> None:
