@@ -53,3 +53,13 @@ def test_carrying_on_keeps_the_history_and_adds_the_run() -> None:
     assert t["history"] == ["v1: 9 min", "carried on 50 steps, 5.0 min GPU"]
     assert t["steps"] == 150 and t["minutes_by_device"] == {"CPU": 9.0, "GPU": 5.0}
     assert "history" not in carry_on(run, None)  # a fresh model has no earlier runs
+
+
+def test_info_says_when_psi_sees_the_whole_photo() -> None:
+    from restorable.cli.info import describe_card
+
+    card = json.loads((WEIGHTS / "bwp-learned.json").read_text())
+    card["net"]["whole"] = "grid"
+    assert "ψ sees the whole photo (grid)" in describe_card(card)[1]
+    card["net"]["whole"] = ""
+    assert "whole photo" not in describe_card(card)[1]

@@ -61,6 +61,7 @@ def describe_card(card: dict) -> list[str]:
         f"network   {net.get('arch') or 'quasi-invertible'}, {net.get('blocks', '?')} blocks, "
         f"width {net.get('width', '?')}, ψ width {net.get('psi_width', '?')}, {guided}"
         + (f", ρ {net['refine']}" if net.get("refine") else "")
+        + (f", ψ sees the whole photo ({net['whole']})" if net.get("whole") else "")
         + (f", conditioned on {net['cond']}" if net.get("cond") else ""),
     ]
     if card.get("params"):
