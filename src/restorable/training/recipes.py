@@ -153,7 +153,9 @@ def recipe(
             raise RestorableError(f"cond: no setting range for {op!r}; ops: {' '.join(RANGES)}")
         cfg["net"]["cond"] = net_cond(op)
         cfg["param_values"] = list(RANGES[op]["values"])
-    if variant in LEARNED:
+    # the ablations are OP-learned with one thing removed, so they read the whole photo too,
+    # except without ψ, whose part the path is
+    if variant in LEARNED or (variant.startswith("ablation-") and cfg["net"].get("use_psi", True)):
         cfg["net"]["whole"] = whole_path(op)
         if cfg["net"]["whole"] == "grid":
             cfg["loss"] = {**cfg["loss"], "estimate": cfg["loss"].get("approx", 4.0)}
