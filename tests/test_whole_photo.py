@@ -155,3 +155,26 @@ def test_training_batches_carry_each_crops_photo(photos: Path, tmp_path: Path, m
         assert any(torch.equal(thumb, t) or torch.equal(thumb, t.flip(-1)) for t in turns)
     v = source.validation()
     assert v.extra["thumb"].shape[0] == v.x.shape[0] == v.extra["box"].shape[0]
+
+
+def test_learned_recipes_read_the_whole_photo(tmp_path: Path) -> None:
+    """OP-learned: FiLM, the grid for the tone operators; train --pairs: the grid (a user's
+    edit is most often a grade of the photo's own tones); a --config may choose otherwise."""
+    from restorable.training.from_pairs import pairs_config
+    from restorable.training.recipes import recipe
+
+    assert recipe("l0", "learned")["net"]["whole"] == "film"
+    bwp = recipe("bwp", "learned")
+    assert bwp["net"]["whole"] == "grid" and bwp["loss"]["estimate"] > 0
+    assert not recipe("l0", "png")["net"].get("whole")  # guided models read f(I) instead
+    before, after = tmp_path / "b", tmp_path / "a"
+    for d in (before, after):
+        d.mkdir()
+        for i in range(4):
+            from PIL import Image
+
+            Image.fromarray(_photo(32, 40, seed=i)).save(d / f"{i}.png")
+    cfg = pairs_config(before, after, "mine")
+    assert cfg["net"]["whole"] == "grid" and cfg["loss"]["estimate"] > 0
+    mine = pairs_config(before, after, "mine", base={"net": {"whole": "film"}})
+    assert mine["net"]["whole"] == "film"

@@ -77,7 +77,7 @@ VARIANT_CHANGES: dict[str, dict] = {
 # 31.9 / 37.3, cpd 14.1 / 15.9; l0 and wls unchanged), the bilateral grid as well for the tone
 # operators (bwp 26.6, exposure 43.6), its estimate also trained on the target (LossWeights).
 WHOLE_PATHS: dict[str, str] = {"bwp": "grid", "exposure": "grid"}
-WHOLE_DEFAULT = "film"  # every other operator, and an edit learned from pairs
+WHOLE_DEFAULT = "film"  # every other operator (train --pairs: grid, from_pairs.py says why)
 LEARNED = ("learned", "learned-wide")
 
 
