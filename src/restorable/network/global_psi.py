@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from restorable.network.psi import film_modulations
+
 THUMB = 128
 
 
@@ -117,14 +119,7 @@ class LocalPsi(nn.Module):
     def forward(
         self, crop: torch.Tensor, z: torch.Tensor | None = None, extra: torch.Tensor | None = None
     ) -> torch.Tensor:
-        mods: list[tuple[torch.Tensor, torch.Tensor]] = []
-        if self.film is not None:
-            gb = self.film(z)
-            i = 0
-            for c in self.widths:
-                g, b = gb[:, i : i + c], gb[:, i + c : i + 2 * c]
-                mods.append((1 + g[:, :, None, None], b[:, :, None, None]))
-                i += 2 * c
+        mods = film_modulations(self.film, z, self.widths)
         k = iter(range(len(self.widths)))
 
         def mod(t: torch.Tensor) -> torch.Tensor:

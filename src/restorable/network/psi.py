@@ -25,6 +25,21 @@ def _conv(c_in: int, c_out: int, stride: int = 1, dilation: int = 1) -> nn.Conv2
     return nn.Conv2d(c_in, c_out, 3, stride=stride, padding=dilation, dilation=dilation)
 
 
+def film_modulations(
+    film: nn.Linear | None, z: torch.Tensor | None, widths: list[int]
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """FiLM (Perez et al. 2018): per layer of ``widths`` channels, (1 + scale, shift) shaped
+    (B, C, 1, 1) from one linear map of the vector ``z``; none without ``film``."""
+    if film is None:
+        return []
+    gb, mods, i = film(z), [], 0
+    for c in widths:
+        scale, shift = gb[:, i : i + c], gb[:, i + c : i + 2 * c]
+        mods.append((1 + scale[:, :, None, None], shift[:, :, None, None]))
+        i += 2 * c
+    return mods
+
+
 class ResBlock(nn.Module):
     def __init__(self, width: int, dilation: int):
         super().__init__()
@@ -65,16 +80,9 @@ class EncoderDecoder(nn.Module):
             nn.init.zeros_(self.film.bias)
 
     def _modulations(self, z: torch.Tensor | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        if self.film is None:
-            return []
-        if z is None:
+        if self.film is not None and z is None:
             raise ValueError("this ψ reads the whole photo: pass its FiLM vector")
-        gb, mods, i = self.film(z), [], 0
-        for c in self.widths:
-            scale, shift = gb[:, i : i + c], gb[:, i + c : i + 2 * c]
-            mods.append((1 + scale[:, :, None, None], shift[:, :, None, None]))
-            i += 2 * c
-        return mods
+        return film_modulations(self.film, z, self.widths)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         """ψ(x); ``z``: the whole photo's FiLM vector (B, film) when built with ``film``."""
