@@ -92,10 +92,12 @@ def plan_jobs(
             name = cfg["name"]
             cfg.update(device=device, threads=1, photos=photos, run_dir=str(out / "runs" / name))
             job = Job(name, op, variant, cfg)
-            if variant == "jpeg":
+            if variant in ("jpeg", "share"):
                 job.weight = 0.5
-                if op in per_variant.get("png", []):
-                    job.after = op
+                # OP-jpeg forks OP; OP-share forks OP-jpeg
+                parent, of = (op, "png") if variant == "jpeg" else (f"{op}-jpeg", "jpeg")
+                if op in per_variant.get(of, []):
+                    job.after = parent
                     # with its warm-up kept: Adam's first full-rate step knocks a trained
                     # model far back (configs/README.md, carry-on.json)
                     cfg["lr"] = cfg.get("lr", 1e-3) * 0.5

@@ -26,6 +26,7 @@ from restorable.errors import RestorableError
 VARIANTS = (
     "png",
     "jpeg",
+    "share",
     "learned",
     "learned-wide",
     "ied",
@@ -57,6 +58,9 @@ VARIANT_CHANGES: dict[str, dict] = {
     # carrying l0-jpeg on so for 25 CPU minutes took it from 35.5 to 37.5 dB after ImageMagick
     # q90 4:4:4 and from 33.6 to 35.2 after q85 4:2:0, for 1.5 dB of approximation (README)
     "jpeg": {"net": {"guided": True}, "jpeg": True, "restore_factor": 2.5},
+    # OP-share (issue #28): OP-jpeg's recipe with the JPEG batches first downsized by 0.4-1
+    # (network/sharing.py), restored against the original resized alike; forked from OP-jpeg
+    "share": {"net": {"guided": True}, "jpeg": True, "share": True, "restore_factor": 2.5},
     "learned": {"net": {"guided": False}, "loss": PAPER_LOSS},
     # the learned design with a ψ twice as wide that trains on crops 1.5x as large (more context
     # for tone and smoothing operators): run beside "learned" for the same time, it says whether
@@ -159,8 +163,9 @@ def recipe(
         cfg["net"]["whole"] = whole_path(op)
         if cfg["net"]["whole"] == "grid":
             cfg["loss"] = {**cfg["loss"], "estimate": cfg["loss"].get("approx", 4.0)}
-    if variant == "jpeg":
+    if variant in ("jpeg", "share"):
         cfg["jpeg"] = True
+        cfg["share"] = variant == "share"
         cfg["jpeg_qualities"] = list(JPEG_QUALITIES)
         loss = cfg.setdefault("loss", {})
         loss["restore"] = loss.get("restore", 1.0) * changes["restore_factor"]

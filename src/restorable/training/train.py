@@ -44,6 +44,7 @@ from restorable.models import ModelCard, save_model
 from restorable.network.conditioning import normalise, spread
 from restorable.network.factory import build_net, load_weights
 from restorable.network.model import NetConfig
+from restorable.network.sharing import draw_share, pad_for_inverse, received_original, share
 from restorable.network.storage import jpeg, quantize
 from restorable.network.whole_photo import oriented, photo_box, photo_thumbnail
 from restorable.training.history import carry_on, prior_training
@@ -85,6 +86,10 @@ class TrainConfig:
     # chroma subsampling drawn per image (Pillow: 0 = 4:4:4, 2 = 4:2:0): files get re-encoded
     # by phones and websites at 4:2:0, so the JPEG-aware models train on both
     jpeg_subsampling: tuple[int, ...] = (0, 2)
+    # share-robust training (OP-share, network/sharing.py): the JPEG batches are also downsized
+    # by a factor drawn from share_scales first, and restored against the original resized alike
+    share: bool = False
+    share_scales: tuple[float, float] = (0.4, 1.0)
     seed: int = 0
     device: str = "cpu"
     # "auto": bf16 autocast where the device computes it natively (TRAIN_AUTOCAST), "fp32", or
@@ -110,7 +115,7 @@ class TrainConfig:
         d["net"] = NetConfig(**d.get("net", {}))
         augment = d.get("augment") or {}
         d["augment"] = augment if isinstance(augment, Augment) else Augment(**augment)
-        for key in ("jpeg_qualities", "jpeg_subsampling"):
+        for key in ("jpeg_qualities", "jpeg_subsampling", "share_scales"):
             if key in d:
                 d[key] = tuple(d[key])
         return cls(**d)
@@ -362,9 +367,7 @@ class CropSource:
         self.crops = PairCrops(plain + copies, cfg.crop, seed=cfg.seed + 1000 * rank, photos=photos)
         self.settings = torch.tensor([normalise(cfg.net.cond, v) for v in setting_values(cfg)])
         # a whole-photo ψ reads each crop's photo as a thumbnail: one per photo, made once
-        self.thumbs = (
-            [photo_thumbnail(p[0]) for p in self.crops.pairs] if cfg.net.whole else None
-        )
+        self.thumbs = [photo_thumbnail(p[0]) for p in self.crops.pairs] if cfg.net.whole else None
 
     def batch(self, size: int) -> Batch:
         xb, yb, kb, where = self.crops.placed_batch(size)
@@ -570,6 +573,7 @@ class Trainer(Loop):
             "batch": cfg.batch,
             "crop": cfg.crop,
             "jpeg": cfg.jpeg,
+            **({"share": True, "share_scales": list(cfg.share_scales)} if cfg.share else {}),
             "loss": asdict(cfg.loss),
             **({"ema": cfg.ema} if self.ema is not None else {}),
             "device": self.device,
@@ -615,7 +619,18 @@ class Trainer(Loop):
         with torch.autocast(kind, torch.bfloat16, enabled=self.fwd_bf16):
             out, delta = self.model(b.x, b.y if cfg.net.guided else None, **b.extra)
         out, delta = out.float(), delta.float()
-        if cfg.jpeg and step % 2 == 1:  # real JPEG on every other batch
+        original = b.x
+        if cfg.share and step % 2 == 1:  # a share (resize, then real JPEG) every other batch
+            draw = draw_share(
+                self.rng,
+                len(b.x),
+                *out.shape[-2:],
+                cfg.jpeg_qualities,
+                cfg.jpeg_subsampling,
+                cfg.share_scales,
+            )
+            stored, original = share(out, draw), received_original(b.x, draw)
+        elif cfg.jpeg and step % 2 == 1:  # real JPEG on every other batch
             q = self.rng.integers(cfg.jpeg_qualities[0], cfg.jpeg_qualities[1] + 1, size=len(b.x))
             sub = self.rng.choice(cfg.jpeg_subsampling, size=len(b.x))
             stored = jpeg(out, q, sub)
@@ -623,9 +638,10 @@ class Trainer(Loop):
             stored = quantize(out)
         restored = None
         if cfg.loss.restore > 0:
+            padded, (h, w) = pad_for_inverse(stored, 2)
             with torch.autocast(kind, torch.bfloat16, enabled=self.inv_bf16):
-                restored = self.net.inverse(stored).float()
-        loss, parts = total_loss(out, b.y, restored, b.x, delta, cfg.loss)
+                restored = self.net.inverse(padded).float()[..., :h, :w]
+        loss, parts = total_loss(out, b.y, restored, original, delta, cfg.loss)
         if cfg.loss.estimate > 0 and cfg.net.whole == "grid":
             with torch.autocast(kind, torch.bfloat16, enabled=self.fwd_bf16):
                 _, estimate = self.net.whole(b.x, b.extra["thumb"], b.extra["box"])
