@@ -178,3 +178,40 @@ def test_learned_recipes_read_the_whole_photo(tmp_path: Path) -> None:
     assert cfg["net"]["whole"] == "grid" and cfg["loss"]["estimate"] > 0
     mine = pairs_config(before, after, "mine", base={"net": {"whole": "film"}})
     assert mine["net"]["whole"] == "film"
+
+
+def test_the_grid_estimate_is_trained_from_the_forward_it_took(
+    photos: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """The estimate loss reads the forward's own estimate (no second run of the grid): the one
+    kept equals the path's output for that batch, and the training log carries its term."""
+    import json
+
+    from restorable.training.train import TrainConfig, train
+
+    net = _net("grid")
+    x = torch.from_numpy(_photo(48, 64)).permute(2, 0, 1)[None].float() / 255
+    thumb, box = net.whole_photo_of(x)
+    with torch.no_grad():
+        net(x, thumb=thumb, box=box)
+        _, estimate = net.whole(x, thumb, box)
+    assert torch.equal(net.last_estimate, estimate)
+    monkeypatch.setenv("RESTORABLE_CACHE", str(tmp_path / "cache"))
+    cfg = TrainConfig.from_dict(
+        {
+            "op": "exposure",
+            "photos": str(photos),
+            "steps": 2,
+            "batch": 2,
+            "crop": 32,
+            "max_side": 120,
+            "threads": 1,
+            "val_every": 2,
+            "run_dir": str(tmp_path / "run"),
+            "loss": {"estimate": 4.0},
+            "net": {"blocks": 2, "width": 8, "psi_width": 8, "guided": False, "whole": "grid"},
+        }
+    )
+    run = train(cfg, progress=False)
+    last = json.loads((run / "log.jsonl").read_text().splitlines()[-1])
+    assert last["step"] == 2 and last["estimate"] > 0

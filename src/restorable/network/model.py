@@ -90,6 +90,7 @@ class QuasiInvertibleNet(nn.Module):
         if cfg.whole and not cfg.use_psi:
             raise ValueError("the whole-photo path enters through ψ: it needs ψ")
         self.whole = WholePhotoPath(cfg.whole) if cfg.whole else None
+        self.last_estimate: torch.Tensor | None = None  # the grid's, of the last forward
         psi_in = (24 if cfg.guided else 12) + (1 if cfg.cond else 0)
         psi_in += 12 if cfg.whole == "grid" else 0
         film = FILM if cfg.whole else 0
@@ -137,6 +138,9 @@ class QuasiInvertibleNet(nn.Module):
                 if thumb is None:
                     thumb, box = self.whole_photo_of(img)
                 film, estimate = self.whole(img, thumb.to(img), box.to(img.device))
+                # kept for the training step's own loss on it (LossWeights.estimate), which
+                # used to run the grid a second time per step
+                self.last_estimate = estimate
                 if estimate is not None:
                     parts.append(self.haar(estimate))
             i_psi = self.psi(torch.cat(parts, dim=1) if len(parts) > 1 else z, film)

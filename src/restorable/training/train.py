@@ -643,8 +643,7 @@ class Trainer(Loop):
                 restored = self.net.inverse(padded).float()[..., :h, :w]
         loss, parts = total_loss(out, b.y, restored, original, delta, cfg.loss)
         if cfg.loss.estimate > 0 and cfg.net.whole == "grid":
-            with torch.autocast(kind, torch.bfloat16, enabled=self.fwd_bf16):
-                _, estimate = self.net.whole(b.x, b.extra["thumb"], b.extra["box"])
+            estimate = self.net.last_estimate  # the grid's estimate of f(I) in this forward
             parts["estimate"] = torch.mean((estimate.float() - b.y) ** 2)
             loss = loss + cfg.loss.estimate * parts["estimate"]
             parts["estimate"] = float(parts["estimate"].detach())
