@@ -38,7 +38,7 @@ def _photo(h: int, w: int, seed: int = 0) -> np.ndarray:
     return (img * 255).round().astype(np.uint8)
 
 
-@pytest.mark.parametrize("whole", ["film", "grid"])
+@pytest.mark.parametrize("whole", ["film", "grid", "curve"])
 def test_the_photo_changes_the_output_of_the_same_window(whole: str) -> None:
     """The path is live: the same 64-px window gives another output inside another photo."""
     net = _net(whole)
@@ -51,7 +51,7 @@ def test_the_photo_changes_the_output_of_the_same_window(whole: str) -> None:
     assert (out_a - out_b).abs().max() > 1e-5  # the nets are near their (small) init
 
 
-@pytest.mark.parametrize("whole", ["film", "grid"])
+@pytest.mark.parametrize("whole", ["film", "grid", "curve"])
 def test_tiled_apply_equals_one_pass(whole: str) -> None:
     """apply makes the thumbnail once for the photo and tells each tile where it lies."""
     model = _model(whole)
@@ -73,7 +73,7 @@ def test_a_tile_that_forgot_its_place_would_differ() -> None:
     assert np.abs(right - wrong).max() > 1e-4
 
 
-@pytest.mark.parametrize("whole", ["film", "grid"])
+@pytest.mark.parametrize("whole", ["film", "grid", "curve"])
 def test_restore_never_reads_the_path(whole: str) -> None:
     """Restore runs H⁻¹ and φ⁻¹ only: a net whose whole-photo path differs restores alike."""
     a, b = _net(whole), _net(whole)
@@ -89,7 +89,7 @@ def test_restore_never_reads_the_path(whole: str) -> None:
         assert not torch.equal(a(y)[0], b(y)[0])
 
 
-@pytest.mark.parametrize("whole", ["film", "grid"])
+@pytest.mark.parametrize("whole", ["film", "grid", "curve"])
 def test_inverse_with_delta_is_exact(whole: str) -> None:
     net = _net(whole)
     x = torch.from_numpy(_photo(64, 96)).permute(2, 0, 1)[None].double() / 255
@@ -99,7 +99,7 @@ def test_inverse_with_delta_is_exact(whole: str) -> None:
         assert torch.allclose(net.inverse(out, delta), x, atol=1e-9)
 
 
-@pytest.mark.parametrize("whole", ["film", "grid"])
+@pytest.mark.parametrize("whole", ["film", "grid", "curve"])
 def test_carrying_a_model_on_with_the_path_starts_where_it_was(whole: str) -> None:
     """FiLM starts at scale 1, shift 0; the grid's estimate enters ψ through zero weights."""
     old = _net("")
@@ -215,3 +215,35 @@ def test_the_grid_estimate_is_trained_from_the_forward_it_took(
     run = train(cfg, progress=False)
     last = json.loads((run / "log.jsonl").read_text().splitlines()[-1])
     assert last["step"] == 2 and last["estimate"] > 0
+
+
+def test_curves_interpolate_their_knots_and_start_as_the_identity() -> None:
+    from restorable.network.global_psi import CurveEstimate, apply_curves, cumulative_histograms
+
+    k = 9
+    xs = np.linspace(0, 1, k)
+    knots = torch.tensor(np.stack([xs**2, np.sqrt(xs), 1 - xs]), dtype=torch.float32)[None]
+    u = torch.rand(1, 3, 5, 7)
+    got = apply_curves(knots, u)
+    for c in range(3):
+        want = np.interp(u[0, c].numpy(), xs, knots[0, c].numpy())
+        assert np.allclose(got[0, c].numpy(), want, atol=1e-6)
+    x = torch.from_numpy(_photo(40, 56)).permute(2, 0, 1)[None].float() / 255
+    thumb = torch.nn.functional.interpolate(x, size=(32, 32), mode="area")
+    cdf = cumulative_histograms(thumb).view(1, 4, -1)
+    assert torch.all(cdf[..., 1:] >= cdf[..., :-1]) and torch.allclose(cdf[..., -1], torch.ones(4))
+    assert torch.allclose(CurveEstimate()(x, thumb), x, atol=1e-6)
+
+
+def test_a_grid_model_switches_to_curves_keeping_psi() -> None:
+    """grid → curve on carrying on: the grid's tensors are dropped, ψ (its estimate channels
+    included) and φ kept as they were."""
+    old = _net("grid")
+    new = build_net(NetConfig(blocks=2, width=8, psi_width=8, whole="curve"))
+    grown, dropped = load_weights(new, old.state_dict())
+    assert dropped and all(k.startswith(("whole.grid.", "whole.guide.")) for k in dropped)
+    assert grown and all(k.startswith("whole.curve.") for k in grown)
+    mine = new.state_dict()
+    for key, value in old.state_dict().items():
+        if not key.startswith(("whole.grid.", "whole.guide.")):
+            assert torch.equal(mine[key], value), key

@@ -92,9 +92,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument(
         "--whole",
-        choices=["none", "film", "grid"],
+        choices=["none", "film", "grid", "curve"],
         help="ψ's view of the whole photo (network/whole_photo.py): none (the paper's), film "
-        "(a thumbnail-pooled vector modulating ψ), grid (that and a bilateral-grid estimate); "
+        "(a thumbnail-pooled vector modulating ψ), grid (that and a bilateral-grid estimate), "
+        "curve (that and per-photo tone curves); "
         "learned models default to film (grid for bwp and exposure); also grows the path on a "
         "model carried on with --init-from",
     )

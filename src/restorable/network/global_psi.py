@@ -260,4 +260,99 @@ class GridFilmPsi(nn.Module):
         return self.net(g, self.enc(thumb), extra=crop)
 
 
-CANDIDATES = {"local": LocalOnly, "film": FilmPsi, "grid": GridPsi, "gridfilm": GridFilmPsi}
+CURVE_KNOTS = 32  # knots of each per-photo tone curve (piecewise linear on [0, 1])
+HIST_BINS = 32  # bins of the thumbnail's cumulative histograms the curves are predicted from
+
+
+def cumulative_histograms(thumb: torch.Tensor, bins: int = HIST_BINS) -> torch.Tensor:
+    """(B, 4·bins): the cumulative histograms of the thumbnail's R, G, B and luma. A global
+    tone operator (a histogram match, an auto-level) is a function of exactly these, which a
+    strided CNN pooled to one vector sees only roughly."""
+    luma = 0.2126 * thumb[:, 0:1] + 0.7152 * thumb[:, 1:2] + 0.0722 * thumb[:, 2:3]
+    chans = torch.cat([thumb, luma], dim=1).flatten(2).clamp(0, 1)  # (B, 4, N)
+    edges = torch.linspace(0, 1, bins + 1, device=thumb.device, dtype=thumb.dtype)[1:]
+    return (chans[..., None] <= edges).float().mean(dim=2).flatten(1)
+
+
+def apply_curves(knots: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Per-photo piecewise-linear curves: knots (B, C, K) on [0, 1], u (B, C, h, w) → (B, C, h,
+    w). Per pixel, so a tile's output equals the same region of one pass."""
+    b, c, k = knots.shape
+    pos = u.clamp(0, 1) * (k - 1)
+    lo = pos.floor().clamp(max=k - 2)
+    frac = pos - lo
+    flat = knots.reshape(b, c, k)
+    idx = lo.long().flatten(2)  # (B, C, h*w)
+    left = torch.gather(flat, 2, idx).view_as(u)
+    right = torch.gather(flat, 2, idx + 1).view_as(u)
+    return left + frac * (right - left)
+
+
+class CurveEstimate(nn.Module):
+    """A per-photo colour mix, three tone curves and a second mix, predicted from the
+    thumbnail (its encoder's vector and its cumulative histograms):
+
+        est = M_out · c(M_in · rgb + b_in) + b_out
+
+    Everything a global tone or colour operator does (BWP's histogram match to grey, an
+    exposure gain with its highlight roll-off, auto-level) is of this form; it starts as the
+    identity. Per pixel, so it tiles exactly."""
+
+    def __init__(self, z: int = 64, knots: int = CURVE_KNOTS, hidden: int = 128):
+        super().__init__()
+        self.knots = knots
+        self.enc = ThumbEncoder(out=z)
+        n_out = 3 * knots + 2 * 12
+        self.mlp = nn.Sequential(
+            nn.Linear(z + 4 * HIST_BINS, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, n_out)
+        )
+        nn.init.zeros_(self.mlp[-1].weight)
+        eye = torch.cat([torch.eye(3), torch.zeros(3, 1)], dim=1).reshape(-1)  # 3×4 identity
+        ramp = torch.linspace(0, 1, knots).repeat(3)
+        with torch.no_grad():
+            self.mlp[-1].bias.copy_(torch.cat([ramp, eye, eye]))
+
+    def forward(self, img: torch.Tensor, thumb: torch.Tensor) -> torch.Tensor:
+        p = self.mlp(torch.cat([self.enc(thumb), cumulative_histograms(thumb)], dim=1))
+        b = p.shape[0]
+        knots = p[:, : 3 * self.knots].view(b, 3, self.knots)
+        m_in = p[:, 3 * self.knots : 3 * self.knots + 12].view(b, 3, 4)
+        m_out = p[:, 3 * self.knots + 12 :].view(b, 3, 4)
+        u = torch.einsum("bij,bjhw->bihw", m_in[:, :, :3], img) + m_in[:, :, 3, None, None]
+        c = apply_curves(knots, u)
+        return torch.einsum("bij,bjhw->bihw", m_out[:, :, :3], c) + m_out[:, :, 3, None, None]
+
+
+class CurvePsi(nn.Module):
+    """Candidate (e): the per-photo curves alone (:class:`CurveEstimate`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.curve = CurveEstimate()
+
+    def forward(self, crop, thumb, box):
+        return self.curve(crop, thumb)
+
+
+class CurveFilmPsi(nn.Module):
+    """Candidate (f): the curves for the global tone, then a FiLM-modulated LocalPsi on (crop,
+    curves' output) for the local part (BWP's detail transfer, textures, edges)."""
+
+    def __init__(self, width: int = 24, z: int = 64):
+        super().__init__()
+        self.curve = CurveEstimate()
+        self.enc = ThumbEncoder(out=z)
+        self.net = LocalPsi(width, film=z, extra=3)
+
+    def forward(self, crop, thumb, box):
+        return self.net(self.curve(crop, thumb), self.enc(thumb), extra=crop)
+
+
+CANDIDATES = {
+    "local": LocalOnly,
+    "film": FilmPsi,
+    "grid": GridPsi,
+    "gridfilm": GridFilmPsi,
+    "curve": CurvePsi,
+    "curvefilm": CurveFilmPsi,
+}

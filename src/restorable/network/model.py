@@ -33,7 +33,13 @@ from restorable.network.invertible import (
 )
 from restorable.network.psi import EncoderDecoder
 from restorable.network.refine import REACH, RestoreRefiner
-from restorable.network.whole_photo import FILM, WholePhotoPath, photo_box, photo_thumbnail
+from restorable.network.whole_photo import (
+    ESTIMATING,
+    FILM,
+    WholePhotoPath,
+    photo_box,
+    photo_thumbnail,
+)
 
 MULTIPLE = 8  # input sides must be divisible by this (pad and crop back)
 # Pixels per side one restored pixel depends on through H⁻¹ and φ⁻¹ (models.py's
@@ -92,7 +98,7 @@ class QuasiInvertibleNet(nn.Module):
         self.whole = WholePhotoPath(cfg.whole) if cfg.whole else None
         self.last_estimate: torch.Tensor | None = None  # the grid's, of the last forward
         psi_in = (24 if cfg.guided else 12) + (1 if cfg.cond else 0)
-        psi_in += 12 if cfg.whole == "grid" else 0
+        psi_in += 12 if cfg.whole in ESTIMATING else 0
         film = FILM if cfg.whole else 0
         self.psi = EncoderDecoder(psi_in, 12, cfg.psi_width, film=film) if cfg.use_psi else None
         self.fuse = AffineCoupling(

@@ -19,6 +19,10 @@ and :class:`WholePhotoPath` turns them into
             (Gharbi et al. 2017) sliced at each pixel by (x, y, a per-pixel guide): its output,
             a first estimate of f(I), is an extra input of ψ as the classic operator's output
             is for a guided model
+    "curve" FiLM, plus a per-photo colour mix and three tone curves predicted from the
+            thumbnail and its cumulative histograms (``global_psi.CurveEstimate``), the estimate
+            entering ψ as the grid's does: a global tone operator is exactly of this form (BWP's
+            best single per-photo curve of luma reaches 38 dB of its output, the grid 26)
 
 Chosen by curves (``benchmarks/psi_curves.py``, results/psi_curves.json, docs/psi_curves.png):
 FiLM helps every operator that depends on the whole photo and costs nothing where none does;
@@ -36,10 +40,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from restorable.network.global_psi import BilateralGrid, Guide, ThumbEncoder, apply_affine
+from restorable.network.global_psi import (
+    BilateralGrid,
+    CurveEstimate,
+    Guide,
+    ThumbEncoder,
+    apply_affine,
+)
 
 THUMB = 128  # thumbnail side: 4 px per cell of a 32×32 photo grid, a few ms per photo
-KINDS = ("", "film", "grid")
+KINDS = ("", "film", "grid", "curve")
+ESTIMATING = ("grid", "curve")  # the paths whose estimate of f(I) is an input of ψ, and trained
 FILM = 64  # size of the pooled vector that modulates ψ
 
 
@@ -105,16 +116,19 @@ class WholePhotoPath(nn.Module):
     def __init__(self, kind: str):
         super().__init__()
         if kind not in KINDS[1:]:
-            raise ValueError(f"unknown whole-photo path {kind!r}; choose from film grid")
+            raise ValueError(f"unknown whole-photo path {kind!r}; choose from film grid curve")
         self.kind = kind
         self.enc = ThumbEncoder(out=FILM)
         self.grid = BilateralGrid(thumb=THUMB) if kind == "grid" else None
         self.guide = Guide() if kind == "grid" else None
+        self.curve = CurveEstimate() if kind == "curve" else None
 
     def forward(
         self, img: torch.Tensor, thumb: torch.Tensor, box: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         z = self.enc(thumb)
+        if self.curve is not None:
+            return z, self.curve(img, thumb)
         if self.grid is None:
             return z, None
         coeffs = slice_at(self.grid(thumb), self.guide(img), box.to(img.dtype))

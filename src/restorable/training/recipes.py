@@ -136,6 +136,7 @@ def recipe(
     device's preset, then ``base`` (a --config file and the tuning flags), then the ``variant``'s
     changes (None: none, the plain recipe ``train --op`` starts from) and the operator's."""
     from restorable.network.conditioning import RANGES, net_cond
+    from restorable.network.whole_photo import ESTIMATING
 
     if variant is not None:
         check_variant(variant)
@@ -161,7 +162,7 @@ def recipe(
     # except without ψ, whose part the path is
     if variant in LEARNED or (variant.startswith("ablation-") and cfg["net"].get("use_psi", True)):
         cfg["net"]["whole"] = whole_path(op)
-        if cfg["net"]["whole"] == "grid":
+        if cfg["net"]["whole"] in ESTIMATING:
             cfg["loss"] = {**cfg["loss"], "estimate": cfg["loss"].get("approx", 4.0)}
     if variant in ("jpeg", "share"):
         cfg["jpeg"] = True
@@ -315,6 +316,7 @@ def carry_on_from(cfg, init: Path, name: str) -> None:
 def one_model_config(args: argparse.Namespace, command: str):
     """The TrainConfig of ``train --op`` or ``train --pairs``: :func:`recipe`, then the flags
     that change this one model (in the order they always applied)."""
+    from restorable.network.whole_photo import ESTIMATING
     from restorable.training.train import TrainConfig
 
     base = base_from_args(args)
@@ -342,7 +344,7 @@ def one_model_config(args: argparse.Namespace, command: str):
         cfg.net.refine = args.refine
     if args.whole is not None:
         cfg.net.whole = "" if args.whole == "none" else args.whole
-        if cfg.net.whole == "grid" and not cfg.loss.estimate:
+        if cfg.net.whole in ESTIMATING and not cfg.loss.estimate:
             cfg.loss.estimate = cfg.loss.approx
     if args.no_psi:
         cfg.net.use_psi = False

@@ -46,7 +46,7 @@ from restorable.network.factory import build_net, load_weights
 from restorable.network.model import NetConfig
 from restorable.network.sharing import draw_share, pad_for_inverse, received_original, share
 from restorable.network.storage import jpeg, quantize
-from restorable.network.whole_photo import oriented, photo_box, photo_thumbnail
+from restorable.network.whole_photo import ESTIMATING, oriented, photo_box, photo_thumbnail
 from restorable.training.history import carry_on, prior_training
 from restorable.training.loop import Loop, atomic_save
 from restorable.training.losses import LossWeights, total_loss
@@ -642,7 +642,7 @@ class Trainer(Loop):
             with torch.autocast(kind, torch.bfloat16, enabled=self.inv_bf16):
                 restored = self.net.inverse(padded).float()[..., :h, :w]
         loss, parts = total_loss(out, b.y, restored, original, delta, cfg.loss)
-        if cfg.loss.estimate > 0 and cfg.net.whole == "grid":
+        if cfg.loss.estimate > 0 and cfg.net.whole in ESTIMATING:
             estimate = self.net.last_estimate  # the grid's estimate of f(I) in this forward
             parts["estimate"] = torch.mean((estimate.float() - b.y) ** 2)
             loss = loss + cfg.loss.estimate * parts["estimate"]
