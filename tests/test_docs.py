@@ -171,7 +171,7 @@ def _between(path: Path, start: str, end: str) -> str:
 
 # benchmarks whose figures are dated records in results/<name>.json (``bench_records``), each
 # rendering the blocks of its page (``blocks``): the Speed section's timings, identification
-BENCHMARKS = ["bench_model", "bench_megapixels", "bench_identify"]
+BENCHMARKS = ["bench_model", "bench_megapixels", "bench_identify", "bench_share"]
 
 
 def _benchmark_blocks(results: Path = ROOT / "results", bump: bool = False) -> list[tuple]:
