@@ -1,12 +1,16 @@
 """The results table (Table 1 on our validation split): every model's eval figures
 (results/NAME.json, written by ``restorable eval --op NAME --jpeg 90 80 70 --json
 results/NAME.json`` or by ``restorable train --all``) next to the paper's; and the README's
-operator table, one row per operator, from the same files.
+operator table, one row per operator, from the same files; and the second set's table
+(results/second_set/NAME.json, ``restorable eval --model NAME --photos
+~/.cache/restorable/second_set --json results/second_set/NAME.json``, the photos built by
+``python benchmarks/second_set.py``) beside the validation figures.
 
     python benchmarks/results_table.py          # print the results table
     python benchmarks/results_table.py --docs   # rewrite docs/results.md and README.md's table
+    python benchmarks/results_table.py --second-set  # print the second set's table
 
-Both are written between their markers, so every figure has one generated place and a test
+All are written between their markers, so every figure has one generated place and a test
 (tests/test_docs.py) fails when a result changes and the pages were not regenerated.
 """
 
@@ -23,6 +27,9 @@ RESULTS = ROOT / "results"
 WEIGHTS = ROOT / "src" / "restorable" / "weights"
 START, END = "<!-- results-table:start -->", "<!-- results-table:end -->"
 OPS_START, OPS_END = "<!-- operators-table:start -->", "<!-- operators-table:end -->"
+# the second evaluation set (benchmarks/second_set.py): results/second_set/NAME.json
+SECOND_SET = RESULTS / "second_set"
+SECOND_START, SECOND_END = "<!-- second-set:start -->", "<!-- second-set:end -->"
 DOCS, README = ROOT / "docs" / "results.md", ROOT / "README.md"
 
 # the paper's figures live in one place: paper_tables.py beside this file
@@ -150,8 +157,43 @@ def operators_table(folder: Path = RESULTS, weights: Path = WEIGHTS) -> str:
     return "\n".join(lines)
 
 
+def second_set_table(folder: Path = RESULTS, second: Path | None = None) -> str:
+    """Each model measured on the second set beside its validation figures (PNG): issue #31
+    ships a retrained model only if it is better on both. The set holds the bundled samples,
+    which are validation photos, so "new photos" also gives the mean over the others alone."""
+    from restorable.data.split import SAMPLE_PHOTOS
+
+    second = folder / "second_set" if second is None else second
+    validation = {r["name"]: r for r in load_results(folder)}
+    lines = [
+        "| model | validation approx. / restore | second set approx. / restore "
+        "| restore vs validation | new photos only: approx. / restore | photos (new) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in load_results(second) if second.is_dir() else []:
+        val = validation.get(r["name"], {}).get("mean", {}).get("png", {})
+        png = r["mean"]["png"]
+        new = [p["png"] for p in r["per_photo"] if p["photo"] not in SAMPLE_PHOTOS]
+        gap = png["restore_psnr"] - val["restore_psnr"] if val else None
+        flag = " (more than 1 dB below)" if gap is not None and gap < -1 else ""
+        lines.append(
+            f"| {r['name']} | {_f(val.get('approx_psnr'))} / {_f(val.get('restore_psnr'))} "
+            f"| {_f(png['approx_psnr'])} / {_f(png['restore_psnr'])} "
+            f"| {'-' if gap is None else f'{gap:+.2f}'} dB{flag} "
+            f"| {_f(_mean([p['approx_psnr'] for p in new]))} / "
+            f"{_f(_mean([p['restore_psnr'] for p in new]))} | {r['photos']} ({len(new)}) |"
+        )
+    return "\n".join(lines)
+
+
+def _mean(values: list[float]) -> float | None:
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else None
+
+
 def write_docs() -> None:
     write_between(DOCS, START, END, table())
+    write_between(DOCS, SECOND_START, SECOND_END, second_set_table())
     write_between(README, OPS_START, OPS_END, operators_table())
 
 
@@ -160,8 +202,13 @@ if __name__ == "__main__":
     ap.add_argument(
         "--docs", action="store_true", help="rewrite docs/results.md's and README.md's tables"
     )
+    ap.add_argument(
+        "--second-set",
+        action="store_true",
+        help="print the second set's table (results/second_set/, beside the validation figures)",
+    )
     args = ap.parse_args()
     if args.docs:
         write_docs()
     else:
-        print(table())
+        print(second_set_table() if args.second_set else table())

@@ -212,6 +212,10 @@ def test_generated_tables_are_current() -> None:
         _between(ROOT / "README.md", results_table.OPS_START, results_table.OPS_END)
         == results_table.operators_table()
     ), "run: python benchmarks/results_table.py --docs"
+    assert (
+        _between(results_md, results_table.SECOND_START, results_table.SECOND_END)
+        == results_table.second_set_table()
+    ), "run: python benchmarks/results_table.py --docs"
     assert _between(results_md, paper_tables.START, paper_tables.END) == paper_tables.tables(
         ROOT / "results"
     ), "run: python benchmarks/paper_tables.py --docs"

@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 SHARED_PHOTOS = Path(__file__).resolve().parents[3].parent / "shared" / "photos"
 
 
+# A folder with this file is an evaluation set as a whole (no model may train on any of it).
+HELD_OUT_MARKER = "HELD_OUT"
+
+
 def shared_photos() -> Path:
     """The project's photos: ``$RESTORABLE_PHOTOS`` (a copy of the whole split kept elsewhere)
     or ``../shared/photos``. The half of the training split carried to a GPU machine
@@ -58,7 +62,9 @@ def photo_paths(photos: str | os.PathLike | None, subset: str) -> list[Path]:
 
     A user's folder has no split file: ``val`` is every tenth photo (sorted by name, starting
     with the first) and ``train`` the others, so ``eval`` on the folder a model was trained on
-    measures photos the model never saw; ``all`` is every photo.
+    measures photos the model never saw; ``all`` is every photo. A folder holding a
+    :data:`HELD_OUT_MARKER` file (the second evaluation set, ``benchmarks/second_set.py``) is
+    held out as a whole: ``val`` is every photo and training on it is refused.
     """
     if photos is None:
         folder = shared_photos()
@@ -73,6 +79,13 @@ def photo_paths(photos: str | os.PathLike | None, subset: str) -> list[Path]:
     paths = list_images(folder)
     if not paths:
         raise RestorableError(f"{folder}: contains no image files")
+    if (folder / HELD_OUT_MARKER).is_file():
+        if subset == "train":
+            raise RestorableError(
+                f"{folder}: its photos are held out for evaluation ({HELD_OUT_MARKER}); "
+                "train on another folder"
+            )
+        return paths
     if subset == "val":
         return paths[::10]
     if subset == "train":
