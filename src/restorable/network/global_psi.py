@@ -288,39 +288,64 @@ def apply_curves(knots: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     return left + frac * (right - left)
 
 
+def _cdf_at_knots(thumb: torch.Tensor, knots: int) -> torch.Tensor:
+    """(B, 4, K): the thumbnail's cumulative histograms of R, G, B and luma read at the K
+    knots of the curves (the fraction of pixels at or below each knot)."""
+    luma = 0.2126 * thumb[:, 0:1] + 0.7152 * thumb[:, 1:2] + 0.0722 * thumb[:, 2:3]
+    chans = torch.cat([thumb, luma], dim=1).flatten(2).clamp(0, 1)  # (B, 4, N)
+    at = torch.linspace(0, 1, knots, device=thumb.device, dtype=thumb.dtype)
+    return (chans[..., None] <= at).float().mean(dim=2)
+
+
 class CurveEstimate(nn.Module):
-    """A per-photo colour mix, three tone curves and a second mix, predicted from the
-    thumbnail (its encoder's vector and its cumulative histograms):
+    """Four per-photo tone curves (on R, G, B and luma) mixed into RGB by a per-photo 3×5
+    matrix, predicted from the thumbnail:
 
-        est = M_out · c(M_in · rgb + b_in) + b_out
+        est = M · [c_R(R), c_G(G), c_B(B), c_Y(Y), 1]
 
-    Everything a global tone or colour operator does (BWP's histogram match to grey, an
-    exposure gain with its highlight roll-off, auto-level) is of this form; it starts as the
-    identity. Per pixel, so it tiles exactly."""
+    Each knot of a curve is computed by one small network shared by all knots, channels and
+    photos from (the knot's level v, the photo's cumulative histogram at v for that channel, the
+    thumbnail's pooled vector): a histogram match (BWP's tones), an auto-level or an
+    equalisation is a fixed function of exactly (v, CDF(v)), so it is learned once for every
+    photo rather than per photo from a pooled vector. It starts as the identity (the RGB curves
+    passed through). Per pixel, so a tile's output equals the same region of one pass."""
 
-    def __init__(self, z: int = 64, knots: int = CURVE_KNOTS, hidden: int = 128):
+    def __init__(self, z: int = 64, knots: int = CURVE_KNOTS, hidden: int = 64):
         super().__init__()
         self.knots = knots
         self.enc = ThumbEncoder(out=z)
-        n_out = 3 * knots + 2 * 12
-        self.mlp = nn.Sequential(
-            nn.Linear(z + 4 * HIST_BINS, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, n_out)
+        self.knot_net = nn.Sequential(
+            nn.Linear(2 + 4 + z, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1)
         )
-        nn.init.zeros_(self.mlp[-1].weight)
-        eye = torch.cat([torch.eye(3), torch.zeros(3, 1)], dim=1).reshape(-1)  # 3×4 identity
-        ramp = torch.linspace(0, 1, knots).repeat(3)
+        nn.init.zeros_(self.knot_net[-1].weight)
+        nn.init.zeros_(self.knot_net[-1].bias)
+        self.mix = nn.Linear(z, 15)
+        nn.init.zeros_(self.mix.weight)
+        eye = torch.zeros(3, 5)
+        eye[:, :3] = torch.eye(3)
         with torch.no_grad():
-            self.mlp[-1].bias.copy_(torch.cat([ramp, eye, eye]))
+            self.mix.bias.copy_(eye.reshape(-1))
 
     def forward(self, img: torch.Tensor, thumb: torch.Tensor) -> torch.Tensor:
-        p = self.mlp(torch.cat([self.enc(thumb), cumulative_histograms(thumb)], dim=1))
-        b = p.shape[0]
-        knots = p[:, : 3 * self.knots].view(b, 3, self.knots)
-        m_in = p[:, 3 * self.knots : 3 * self.knots + 12].view(b, 3, 4)
-        m_out = p[:, 3 * self.knots + 12 :].view(b, 3, 4)
-        u = torch.einsum("bij,bjhw->bihw", m_in[:, :, :3], img) + m_in[:, :, 3, None, None]
-        c = apply_curves(knots, u)
-        return torch.einsum("bij,bjhw->bihw", m_out[:, :, :3], c) + m_out[:, :, 3, None, None]
+        b, k = img.shape[0], self.knots
+        z = self.enc(thumb)
+        cdf = _cdf_at_knots(thumb, k)  # (B, 4, K)
+        v = torch.linspace(0, 1, k, device=img.device, dtype=img.dtype)
+        chan = torch.eye(4, device=img.device, dtype=img.dtype)  # which curve a knot is on
+        feats = torch.cat(
+            [
+                v.expand(b, 4, k)[..., None],
+                cdf[..., None],
+                chan[None, :, None, :].expand(b, 4, k, 4),
+                z[:, None, None, :].expand(b, 4, k, z.shape[1]),
+            ],
+            dim=-1,
+        )
+        knots = v + self.knot_net(feats)[..., 0]  # (B, 4, K), residual on the identity
+        luma = 0.2126 * img[:, 0:1] + 0.7152 * img[:, 1:2] + 0.0722 * img[:, 2:3]
+        c = apply_curves(knots, torch.cat([img, luma], dim=1))
+        m = self.mix(z).view(b, 3, 5)
+        return torch.einsum("bij,bjhw->bihw", m[:, :, :4], c) + m[:, :, 4, None, None]
 
 
 class CurvePsi(nn.Module):
