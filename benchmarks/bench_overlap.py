@@ -83,7 +83,11 @@ def main() -> None:
     from restorable.evaluation.metrics import psnr
     from restorable.models import load
 
-    rows = []
+    def save(rows: list[dict]) -> None:  # after every row: a stopped run keeps its figures
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+
+    rows: list[dict] = []
     photos = _photos(args.photos, args.megapixels)
     for name in args.models:
         model = load(name)
@@ -103,6 +107,7 @@ def main() -> None:
                 row = {"model": name, "photo": pname, "mp": mp, "overlap": o, "what": "apply"}
                 row.update(compare(one, tiled), seconds=time.perf_counter() - t, one=t_one)
                 rows.append(row)
+                save(rows)
                 print(
                     f"  apply overlap {o:4d}: max {row['max_levels']} levels, "
                     f"{row['frac_differ']:.2e} of pixels differ, {row['psnr']:.1f} dB, "
@@ -123,6 +128,7 @@ def main() -> None:
                     row.update(compare(r_one, r), what="restore", seconds=time.perf_counter() - t)
                     row["restored_psnr_delta"] = psnr(img, r) - base
                     rows.append(row)
+                    save(rows)
                     print(
                         f"  restore overlap {o:4d}: max {row['max_levels']} levels, "
                         f"{row['frac_differ']:.2e} differ, restored PSNR "
@@ -130,8 +136,6 @@ def main() -> None:
                     )
                 model.restore_receptive_field = r_theory
             del model.guide
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
 
 
 if __name__ == "__main__":
