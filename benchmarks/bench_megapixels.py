@@ -70,7 +70,7 @@ def child(args: argparse.Namespace, megapixels: float, what: str) -> dict:
     h = round((megapixels * 1e6 / aspect) ** 0.5)
     w = round(h * aspect)
     img = np.ascontiguousarray(cv2.resize(photo, (w, h), interpolation=cv2.INTER_CUBIC))
-    overlap = model.receptive_field if what == "apply" else model.restore_receptive_field
+    overlap = model.apply_overlap if what == "apply" else model.restore_receptive_field
     if args.budget_mb:
         tile = auto_tile(h, w, args.budget_mb, multiple=model.multiple, overlap=overlap)
     else:  # what apply/restore choose for tile="auto"

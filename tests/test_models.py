@@ -51,6 +51,17 @@ def test_tiled_apply_and_restore_equal_one_pass() -> None:
     assert (r_whole != r_tiled).mean() < 1e-4
 
 
+def test_psi_and_the_couplings_on_tiles_of_their_own_equal_one_tiled_pass(monkeypatch) -> None:
+    # a learned model's apply: ψ on tiles with the wide overlap, φ and H on tiles with
+    # RESTORE_REACH; the same result as tiles that run the whole network
+    model = _model()
+    assert model._split_psi()
+    img = (_photo(301, 1243) * 255).astype(np.uint8)
+    split = model.apply(img, tile=2 * RECEPTIVE_FIELD + 200)
+    monkeypatch.setattr(model, "_split_psi", lambda: False)
+    assert np.array_equal(split, model.apply(img, tile=2 * RECEPTIVE_FIELD + 200))
+
+
 def test_guided_model_tiles_its_guide() -> None:
     model = _model(guided=True)  # the exposure operator is pointwise: tiling it is exact
     img = _photo(200, 1100)
@@ -167,17 +178,24 @@ def test_guide_is_computed_once_per_photo_and_tiles_share_it(monkeypatch) -> Non
 
 def test_tiled_apply_equals_one_pass_on_the_shipped_l0_model() -> None:
     # L0 is not local (a windowed guide moved 62% of the pixels of a 2400x1600 photo, some by
-    # 40 levels): the guide is computed once for the photo, so only the network is tiled and
-    # tiles equal one pass
+    # 40 levels): the guide is computed once for the photo, so only the network is tiled. Its
+    # trained ψ reaches far less than its layers could: tiles overlapping by what its card
+    # says, small ones (many seams), still equal one pass
     from restorable.data.pairs import resize_max_side
     from restorable.files import read_image
 
     img = resize_max_side(read_image(SAMPLE), 800)
     model = load("l0")
+    overlap = model.card.apply_overlap
+    assert 0 < overlap == model.apply_overlap < RECEPTIVE_FIELD
     whole = model.apply(img, tile=None)
-    tiled = model.apply(img, tile=2 * RECEPTIVE_FIELD + 160)
+    tiled = model.apply(img, tile=2 * overlap + 128)
     assert np.abs(whole.astype(int) - tiled).max() <= 1
-    assert (whole != tiled).mean() < 1e-3
+    assert (whole != tiled).mean() < 1e-4
+    # the measured overlap matters: none at all shows seams
+    model.apply_overlap = 0
+    seams = model.apply(img, tile=2 * overlap + 128)
+    assert (whole != seams).mean() > 1e-3
     r_tiled = model.restore(whole, tile=2 * RESTORE_RECEPTIVE_FIELD + 64)
     assert np.abs(model.restore(whole, tile=None).astype(int) - r_tiled).max() <= 1
 

@@ -176,3 +176,19 @@ def test_refiner_grows_as_the_identity_and_true_delta_stays_exact() -> None:
     with pytest.raises(RuntimeError, match="Missing key"):
         deeper = QuasiInvertibleNet(NetConfig(blocks=3, width=8, psi_width=8))
         load_weights(deeper, plain.state_dict())
+
+
+@pytest.mark.parametrize("guided", [False, True])
+def test_psi_map_then_fuse_is_the_forward_pass(guided: bool) -> None:
+    """A tiled apply may run ψ and then φ and H on tiles of their own (models.py): the two
+    steps compute the forward pass, to the bit."""
+    torch.manual_seed(0)
+    net = QuasiInvertibleNet(NetConfig(blocks=2, width=8, psi_width=8, guided=guided)).eval()
+    _perturb(net)
+    x, g = torch.rand(1, 3, 48, 64), torch.rand(1, 3, 48, 64)
+    with torch.no_grad():
+        out, delta = net(x, g if guided else None)
+        i_psi = net.psi_map(x, g if guided else None)
+        assert i_psi.shape == (1, 12, 24, 32)
+        two, delta2 = net.fuse_psi(x, i_psi)
+    assert torch.equal(out, two) and torch.equal(delta, delta2)

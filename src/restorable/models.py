@@ -57,6 +57,17 @@ def model_dirs(weights_dir: str | Path | None = None) -> list[Path]:
 # tiles overlap by this much, so tiled results equal whole-image ones.
 RECEPTIVE_FIELD = 288
 RESTORE_RECEPTIVE_FIELD = RESTORE_REACH  # 96, more for a model with ρ (network/refine.py)
+# apply's tiles overlap by ψ's theoretical reach, RECEPTIVE_FIELD, unless the model's card
+# says how much its trained ψ needs (``apply_overlap``, measured by benchmarks/bench_overlap.py:
+# twice the overlap at which tiled and one-pass outputs were identical on validation photos).
+# Most guided models correct the classic operator's output near each pixel: l0, llf and bwp
+# were identical at 32 px (16 px moved up to 0.4% of the pixels by a level), so their cards
+# say 64, and a 24-megapixel apply computes 1.13x the photo's pixels instead of 1.97x. Not
+# all: cpd at 64 px still moved 10% of the pixels, and learned models use ψ's reach (192 px
+# moved 0.35% of l0-learned's pixels, 2.3% of bwp-learned's). A card written by training has
+# no such field: the full reach, until measured again. φ and H reach RESTORE_REACH only
+# (restore runs the same layers), so where ψ needs far more, apply computes ψ on tiles with
+# the wide overlap and φ and H on others with the narrow one.
 MEMORY_BUDGET_MB = 1024  # per network pass; a 24-megapixel photo stays under 2 GB in all
 # Peak bytes per input pixel of one network pass, (float32, bf16): measured 271 and 310 for
 # apply, 172 and 215 for restore at 2048x1536 on CPU (bf16 autocast keeps cast copies),
@@ -98,6 +109,7 @@ class ModelCard:
     training: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     name: str = ""  # file stem; "" means the operator id. Variants: "l0-jpeg" (JPEG-aware)
+    apply_overlap: int = 0  # px of context apply's tiles need, measured; 0: ψ's full reach
 
     @property
     def stem(self) -> str:
@@ -164,6 +176,8 @@ class RestorableModel:
         self.restore_dtype = bf16 if precision == "bf16" else fp32
         # the baselines (restorable.baselines) and a model with ρ say how far they reach
         self.receptive_field = getattr(net, "receptive_field", RECEPTIVE_FIELD)
+        measured = card.apply_overlap if ours else 0
+        self.apply_overlap = min(measured or self.receptive_field, self.receptive_field)
         self.restore_receptive_field = getattr(
             net, "restore_receptive_field", RESTORE_RECEPTIVE_FIELD
         )
@@ -255,12 +269,21 @@ class RestorableModel:
         x: np.ndarray,
         guide: np.ndarray | None = None,
         whole: tuple[torch.Tensor, torch.Tensor] | None = None,
+        psi: np.ndarray | None = None,
+        psi_only: bool = False,
         **params,
     ) -> np.ndarray:
         """float32 HxWx3 -> f̂(x) float32 HxWx3 (unclipped, unrounded), any size; ``params``:
         a conditioned model's setting (the guide must be the operator's at the same setting).
         ``whole``: for a model that reads the whole photo, its thumbnail and where ``x`` lies
-        in it (:meth:`whole_photo`); without it ``x`` is the whole photo."""
+        in it (:meth:`whole_photo`); without it ``x`` is the whole photo. ``psi``: ψ's output
+        for ``x`` as :meth:`psi_float` gives it (H and W multiples of 8); then ψ is not run
+        and the guide, setting and whole photo are not read. ``psi_only``: return that output
+        instead (:meth:`psi_float`)."""
+        if psi is not None:
+            with self._autocast(self.apply_dtype):
+                out, _ = self.net.fuse_psi(self._to_tensor(x), self._psi_tensor(psi))
+            return self._to_numpy(out)
         xp, (h, w) = pad_to_multiple(x, self.multiple)
         g = None if guide is None else self._to_tensor(pad_to_multiple(guide, self.multiple)[0])
         extra = {}
@@ -273,8 +296,38 @@ class RestorableModel:
             thumb, box = whole if whole is not None else self.whole_photo(x)
             extra.update(thumb=thumb.to(self.device), box=box.to(self.device))
         with self._autocast(self.apply_dtype):
+            if psi_only:
+                return self._psi_array(self.net.psi_map(self._to_tensor(xp), g, **extra))
             out, _ = self.net(self._to_tensor(xp), g, **extra)
         return self._to_numpy(out)[:h, :w]
+
+    def psi_float(
+        self,
+        x: np.ndarray,
+        guide: np.ndarray | None = None,
+        whole: tuple[torch.Tensor, torch.Tensor] | None = None,
+        **params,
+    ) -> np.ndarray:
+        """ψ's output for float32 HxWx3 ``x`` (H and W multiples of 8), arguments as
+        :meth:`apply_float`: its 12 half-resolution channels as 3 full-resolution ones (pixel
+        shuffle, a permutation), so it tiles like an image; float32, or bf16's bits as int16
+        when ψ computes in bf16 (half the memory, and the same values)."""
+        if x.shape[0] % self.multiple or x.shape[1] % self.multiple:
+            raise ValueError(f"psi_float needs sides that are multiples of {self.multiple}")
+        return self.apply_float(x, guide, whole, psi_only=True, **params)
+
+    @staticmethod
+    def _psi_array(i_psi: torch.Tensor) -> np.ndarray:
+        t = torch.nn.functional.pixel_shuffle(i_psi, 2)[0].permute(1, 2, 0).cpu()
+        if t.dtype == torch.bfloat16:
+            return t.contiguous().view(torch.int16).numpy()
+        return t.float().contiguous().numpy()
+
+    def _psi_tensor(self, psi: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(psi))
+        t = t.view(torch.bfloat16) if t.dtype == torch.int16 else t
+        t = torch.nn.functional.pixel_unshuffle(t.permute(2, 0, 1)[None], 2)
+        return t.to(self.device).contiguous(memory_format=torch.channels_last)
 
     @staticmethod
     def whole_photo(img: np.ndarray, top: int = 0, left: int = 0):
@@ -299,12 +352,17 @@ class RestorableModel:
         return MEMORY_BUDGET_MB
 
     def _tile(
-        self, x: np.ndarray, tile: int | str | None, overlap: int, restore: bool = False
+        self,
+        x: np.ndarray,
+        tile: int | str | None,
+        overlap: int,
+        restore: bool = False,
+        reserve_mb: float = 0.0,
     ) -> int | None:
         if tile == "auto":
             bf16 = (self.restore_dtype if restore else self.apply_dtype) == torch.bfloat16
             per_px = (RESTORE_BYTES_PER_PIXEL if restore else APPLY_BYTES_PER_PIXEL)[bf16]
-            budget = self._budget_mb()
+            budget = max(self._budget_mb() - reserve_mb, self._budget_mb() / 2)
             return auto_tile(
                 *x.shape[:2],
                 budget,
@@ -343,7 +401,8 @@ class RestorableModel:
         operator's parameter name, ``apply(img, lam=0.03)`` (default: the operator's).
 
         ``tile`` (px, "auto" or None for one pass) bounds the network's memory on large photos;
-        tiles overlap by the receptive field, so the result is the same as one pass. A guided
+        tiles overlap by the context the model needs (``apply_overlap``: ψ's reach, or what
+        the card says was measured), so the result is one pass's within rounding. A guided
         model computes its guide (the classic operator) once for the photo first (:meth:`guide`)
         and hands each tile its crop of it.
         """
@@ -364,12 +423,41 @@ class RestorableModel:
             whole = None if thumb is None else (thumb, photo_box(*at, h, w))
             return self.apply_float(as_float_image(t[..., :3]), g, whole, **params)
 
-        tile = self._tile(src, tile, self.receptive_field)
+        overlap, asked = self.apply_overlap, tile
+        tile = self._tile(src, tile, overlap)
         if tile is None or max(src.shape[:2]) <= tile:
             return to_uint8(fn(src))
-        return run_tiled(
-            fn, src, tile, self.receptive_field, self.multiple, finalize=to_uint8, origin=True
-        )
+        if not self._split_psi():
+            return run_tiled(fn, src, tile, overlap, self.multiple, finalize=to_uint8, origin=True)
+        # ψ's map is kept whole between the two passes: that much less memory for each tile
+        map_mb = h * w * (6 if self.apply_dtype == torch.bfloat16 else 12) / 2**20
+        tile = self._tile(src, asked, overlap, reserve_mb=map_mb)
+
+        # ψ on tiles with the wide overlap, then φ and H on tiles with the narrow one, each
+        # reading its crop of ψ's map (padded first, so both passes share its coordinates)
+        padded = pad_to_multiple(src, self.multiple)[0]
+
+        def psi_fn(t: np.ndarray, at: tuple[int, int]) -> np.ndarray:
+            g = None if t.shape[2] == 3 else as_float_image(t[..., 3:])
+            whole = None if thumb is None else (thumb, photo_box(*at, h, w))
+            return self.psi_float(as_float_image(t[..., :3]), g, whole, **params)
+
+        psi = run_tiled(psi_fn, padded, tile, overlap, self.multiple, origin=True)
+
+        def fuse_fn(t: np.ndarray, at: tuple[int, int]) -> np.ndarray:
+            (top, left), (th, tw) = at, t.shape[:2]
+            crop = psi[top : top + th, left : left + tw]
+            return self.apply_float(as_float_image(t[..., :3]), psi=crop)
+
+        reach = RESTORE_REACH
+        out = run_tiled(fuse_fn, padded, tile, reach, self.multiple, finalize=to_uint8, origin=True)
+        return out[:h, :w]
+
+    def _split_psi(self) -> bool:
+        """Whether a tiled apply runs ψ and then φ and H on tiles of their own: when ψ needs
+        far more context than φ and H (RESTORE_REACH), as a learned model's does."""
+        ours = isinstance(self.net, QuasiInvertibleNet)
+        return ours and self.net.psi is not None and self.apply_overlap > 2 * RESTORE_REACH
 
     def restore(self, img: np.ndarray, tile: int | str | None = "auto") -> np.ndarray:
         """The original photo recovered from an edited uint8 (or float) image. A conditioned

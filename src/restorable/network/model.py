@@ -125,33 +125,58 @@ class QuasiInvertibleNet(nn.Module):
         (``whole_photo.photo_thumbnail``, ``photo_box``); without them ``img`` is the photo.
         """
         z = self.haar(img)
+        return self.fuse_psi(img, self._psi(z, img, guide, cond, thumb, box), z)
+
+    def psi_map(
+        self,
+        img: torch.Tensor,
+        guide: torch.Tensor | None = None,
+        cond: torch.Tensor | float | None = None,
+        thumb: torch.Tensor | None = None,
+        box: torch.Tensor | None = None,
+    ) -> torch.Tensor | None:
+        """ψ's output I_ψ (B,12,H/2,W/2) alone (None without ψ), arguments as :meth:`forward`.
+        With :meth:`fuse_psi` it is ``forward`` in two steps: a tiled apply computes ψ, which
+        reaches far, on tiles with wide overlaps and φ and H, which reach RESTORE_REACH, on
+        tiles with narrow ones (models.py)."""
+        return self._psi(self.haar(img), img, guide, cond, thumb, box)
+
+    def fuse_psi(
+        self, img: torch.Tensor, i_psi: torch.Tensor | None, z: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(f̂(I), Δ) from the image and ψ's output for it (:meth:`psi_map`); ``z``: Haar(I)
+        when already computed."""
+        z = self.haar(img) if z is None else z
         i_phi = self.phi(z)
-        if self.psi is None:
+        if i_psi is None:
             i_psi = torch.zeros_like(z)
-        else:
-            parts = [z]
-            if self.cfg.guided:
-                if guide is None:
-                    raise ValueError("this model is guided: pass the reference output as guide")
-                parts.append(self.haar(guide))
-            if self.cfg.cond:
-                if cond is None:
-                    raise ValueError("this model is conditioned: pass its setting as cond")
-                c = torch.as_tensor(cond, dtype=z.dtype, device=z.device).reshape(-1, 1, 1, 1)
-                parts.append(c.expand(z.shape[0], 1, *z.shape[2:]))
-            film = None
-            if self.whole is not None:
-                if thumb is None:
-                    thumb, box = self.whole_photo_of(img)
-                film, estimate = self.whole(img, thumb.to(img), box.to(img.device))
-                # kept for the training step's own loss on it (LossWeights.estimate), which
-                # used to run the grid a second time per step
-                self.last_estimate = estimate
-                if estimate is not None:
-                    parts.append(self.haar(estimate))
-            i_psi = self.psi(torch.cat(parts, dim=1) if len(parts) > 1 else z, film)
         y = self.fuse(torch.cat([i_phi, i_psi], dim=1))
         return self.haar(y[:, :12], rev=True), y[:, 12:]
+
+    def _psi(self, z, img, guide, cond, thumb, box) -> torch.Tensor | None:
+        if self.psi is None:
+            return None
+        parts = [z]
+        if self.cfg.guided:
+            if guide is None:
+                raise ValueError("this model is guided: pass the reference output as guide")
+            parts.append(self.haar(guide))
+        if self.cfg.cond:
+            if cond is None:
+                raise ValueError("this model is conditioned: pass its setting as cond")
+            c = torch.as_tensor(cond, dtype=z.dtype, device=z.device).reshape(-1, 1, 1, 1)
+            parts.append(c.expand(z.shape[0], 1, *z.shape[2:]))
+        film = None
+        if self.whole is not None:
+            if thumb is None:
+                thumb, box = self.whole_photo_of(img)
+            film, estimate = self.whole(img, thumb.to(img), box.to(img.device))
+            # kept for the training step's own loss on it (LossWeights.estimate), which used
+            # to run the grid a second time per step
+            self.last_estimate = estimate
+            if estimate is not None:
+                parts.append(self.haar(estimate))
+        return self.psi(torch.cat(parts, dim=1) if len(parts) > 1 else z, film)
 
     @staticmethod
     def whole_photo_of(img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
