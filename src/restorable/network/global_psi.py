@@ -261,17 +261,6 @@ class GridFilmPsi(nn.Module):
 
 
 CURVE_KNOTS = 32  # knots of each per-photo tone curve (piecewise linear on [0, 1])
-HIST_BINS = 32  # bins of the thumbnail's cumulative histograms the curves are predicted from
-
-
-def cumulative_histograms(thumb: torch.Tensor, bins: int = HIST_BINS) -> torch.Tensor:
-    """(B, 4·bins): the cumulative histograms of the thumbnail's R, G, B and luma. A global
-    tone operator (a histogram match, an auto-level) is a function of exactly these, which a
-    strided CNN pooled to one vector sees only roughly."""
-    luma = 0.2126 * thumb[:, 0:1] + 0.7152 * thumb[:, 1:2] + 0.0722 * thumb[:, 2:3]
-    chans = torch.cat([thumb, luma], dim=1).flatten(2).clamp(0, 1)  # (B, 4, N)
-    edges = torch.linspace(0, 1, bins + 1, device=thumb.device, dtype=thumb.dtype)[1:]
-    return (chans[..., None] <= edges).float().mean(dim=2).flatten(1)
 
 
 def apply_curves(knots: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
