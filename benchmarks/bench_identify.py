@@ -139,7 +139,7 @@ def main() -> None:
                     flush=True,
                 )
             if args.trials:  # as it goes: a long run can be read before it ends
-                Path(args.trials).write_text(json.dumps(dict(trials=trials, crops=crops)))
+                _keep_trials(args.trials, trials, crops)
             if src == "none" or args.no_crops:
                 continue
             whole = models[src].restore(edited)
@@ -160,8 +160,16 @@ def main() -> None:
                 )
     print(f"\n{len(photos)} photos, {time.time() - t0:.0f} s\n")
     if args.trials:
-        Path(args.trials).write_text(json.dumps(dict(trials=trials, crops=crops), indent=1))
+        _keep_trials(args.trials, trials, crops)
     report(args, trials, crops, list(models), storages, len(photos))
+
+
+def _keep_trials(path: str, trials: list[dict], crops: list[dict]) -> None:
+    """Every trial (and the command that measured them), for --redecide; written as it goes."""
+    data = dict(command=bench_records.command(), trials=trials, crops=crops)
+    tmp = Path(path).with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)
 
 
 def _lift(scores: dict) -> float:
@@ -208,7 +216,8 @@ def redecide(args) -> None:
     data = json.loads(Path(args.redecide).read_text())
     trials, crops = data["trials"], data.get("crops", [])
     names = list(dict.fromkeys(t["src"] for t in trials if t["src"] != "none"))
-    cards = {n: read_card_of(n) for n in names}
+    measured = {n for t in trials for n in t["evidence"]["full"]}
+    cards = {n: read_card_of(n) for n in sorted(measured | set(names))}
     models = {n: (c.op, bool(c.training.get("jpeg"))) for n, c in cards.items()}
     for t in trials:
         try:
@@ -220,10 +229,12 @@ def redecide(args) -> None:
             t["restore_found"] = t["restore_by"].get(t["got"], float("nan"))
     storages = list(dict.fromkeys(t["storage"] for t in trials))
     photos = len({t["photo"] for t in trials})
-    report(args, trials, crops, names, storages, photos)
+    measured = data.get("command", "an unrecorded command")
+    source = f"evidence measured by `{measured}`, then decided by --redecide"
+    report(args, trials, crops, names, storages, photos, source)
 
 
-def report(args, trials, crops, names, storages, photos) -> None:
+def report(args, trials, crops, names, storages, photos, source: str | None = None) -> None:
     """Print the tables; keep the record (``--json``) and the docs (``--docs``)."""
     models = names
     print("| edited by | stored as | identified right | mean lift (dB) | mean margin (dB) |")
@@ -266,6 +277,8 @@ def report(args, trials, crops, names, storages, photos) -> None:
     if args.json:
         record = {"script": "bench_identify.py", **bench_records.stamp(args.note)}
         record.update(models=list(models), photos=photos, side=args.side)
+        if source:
+            record["source"] = source
         record.update(summary(trials, list(models), storages))
         bench_records.merge(args.json, record, KEY)
         print(f"wrote {args.json}")
