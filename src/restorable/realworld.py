@@ -25,7 +25,7 @@ its lift can beat the right model's (exposure on cpd-jpeg, scream-jpeg and rain-
 And a lift at a shifted phase counts ``SHIFTED`` dB less: most files are not cropped, while a
 wrong model's noise peaks at any of the four phases (on training photos the wrong names
 mostly came at a shifted phase, the right ones at (0, 0)). Siblings are not interchangeable:
-restoring an edit with the other variant of its operator cost 12-30 dB on training photos.
+restoring an edit with the other variant of its operator cost 10.6-30 dB on training photos.
 
 The cost is 4 restores and 4 applies of each candidate on a ``crop``-px square (guided models
 run their classic operator on it); with many models a first pass on a quarter of the pixels
