@@ -21,7 +21,7 @@ stride-1 in the Haar domain, so only the 2-px phase matters).
 Two more facts decide (:func:`decide`, from what :func:`measure` found). A file decoded from a
 JPEG (:func:`jpeg_traces`: re-compressing it at its own quality barely changes it) is read by
 the ``OP-jpeg`` models only: a model for PNG output leaves no signal through JPEG, yet on a JPEG
-its lift can beat the right model's (exposure on cpd-jpeg, scream-jpeg and rain-jpeg edits).
+its lift can beat the right model's (exposure on llf-jpeg, wls-jpeg, cpd-jpeg q90 edits).
 And a lift at a shifted phase counts ``SHIFTED`` dB less: most files are not cropped, while a
 wrong model's noise peaks at any of the four phases (on training photos the wrong names
 mostly came at a shifted phase, the right ones at (0, 0)). Siblings are not interchangeable:
