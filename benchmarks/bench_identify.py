@@ -3,6 +3,8 @@
     python benchmarks/bench_identify.py [--limit 10] [--jpeg 90 80] [--side 384] [--no-crops]
         [--json results/bench_identify.json] [--note "this 2-core machine"] [--docs]
     python benchmarks/bench_identify.py --from-json results/bench_identify.json --docs
+    python benchmarks/bench_identify.py --split train --lossy-jpeg-models-only --trials T.json
+    python benchmarks/bench_identify.py --redecide T.json [--json ...] [--docs]
 
 For each photo (a central ``--side`` px square, on the 8-px grid) and each model identification
 tries (:func:`restorable.realworld.candidates`, or ``--models``): apply, then store as PNG and as
@@ -13,6 +15,10 @@ and what a user gets: the restoration by the model identified against the one by
 made the edit; then restore PSNR of PNG edits cropped by (1, 1) and (3, 6) px: uncropped,
 cropped and restored naively, and cropped and restored on the phase ``find_phase`` picks.
 
+Each trial keeps what :func:`restorable.realworld.measure` found (every candidate's consistency
+at each phase, the JPEG traces) and the restoration by every plausible answer, so a new rule
+(:func:`restorable.realworld.decide`) is scored again with ``--redecide`` without measuring:
+calibrate on ``--split train``, then score the validation trials once.
 ``--json`` keeps the counts as a dated record in results/bench_identify.json (``--trials`` writes
 every trial); ``--docs`` writes the table of docs/real-world.md from that file's last record
 (earlier records as a sentence each).
@@ -57,9 +63,22 @@ def main() -> None:
     ap.add_argument("--crops-only", action="store_true", help="skip identification")
     ap.add_argument("--no-crops", action="store_true", help="skip the crop offsets")
     ap.add_argument("--models", nargs="*", help="models to edit with and identify among")
+    ap.add_argument("--split", default="val", help="photos of this split (calibrate on train)")
+    ap.add_argument("--skip", type=int, default=0, help="leave out the split's first N photos")
+    ap.add_argument(
+        "--lossy-jpeg-models-only",
+        action="store_true",
+        help="JPEG storages only for OP-jpeg models' edits (and unedited photos)",
+    )
+    ap.add_argument(
+        "--keep", type=int, default=None, help="models the first look keeps (default: identify's)"
+    )
+    ap.add_argument("--redecide", help="trials file (--trials) to decide again, measuring nothing")
     args = ap.parse_args()
     if args.from_json:
         return _write(bench_records.load(args.from_json), args.docs)
+    if args.redecide:
+        return redecide(args)
     import torch
 
     from restorable.data.pairs import shared_photos
@@ -69,10 +88,12 @@ def main() -> None:
     from restorable.files import read_image
     from restorable.models import load
     from restorable.realworld import (
+        PREFILTER_ABOVE,
         candidates,
         central_crop,
+        decide,
         find_phase,
-        identify,
+        measure,
         restore_at_phase,
     )
 
@@ -80,7 +101,8 @@ def main() -> None:
     torch.set_num_threads(1)
     names = args.models or candidates()
     models = {n: load(n) for n in names}
-    photos = load_split()["val"][: args.limit]
+    photos = load_split()[args.split][args.skip : args.skip + args.limit]
+    keep = args.keep or PREFILTER_ABOVE
     storages = ["png"] + [f"q{q}" for q in args.jpeg]
     trials, crops = [], []
     t0 = time.time()
@@ -89,23 +111,35 @@ def main() -> None:
         for src in ["none", *names]:
             edited = img if src == "none" else models[src].apply(img)
             for storage in [] if args.crops_only else storages:
+                lossy_skip = args.lossy_jpeg_models_only and src != "none"
+                if storage != "png" and lossy_skip and not models[src].card.training.get("jpeg"):
+                    continue
                 y = edited if storage == "png" else jpeg(edited, int(storage[1:]))
+                t1 = time.time()
+                ev = measure(y, models, keep=keep)
+                seconds = time.time() - t1
                 try:
-                    found = identify(y, models)
+                    found = decide(ev)
                     got, score, margin = found.name, found.score, found.margin
                 except RestorableError:
                     got, score, margin = "none", float("nan"), float("nan")
                 trial = dict(photo=photo, src=src, storage=storage, got=got, score=score)
-                trial["margin"] = margin
+                trial.update(margin=margin, seconds=round(seconds, 2), evidence=_evidence(ev))
                 if src != "none":  # what the user gets, against what the right model gives
                     trial["restore_true"] = psnr(img, models[src].restore(y))
-                    by_found = float("nan") if got == "none" else psnr(img, models[got].restore(y))
-                    trial["restore_found"] = by_found
+                    # every plausible answer's restoration, so a new rule can be scored again
+                    plausible = {n for n, s in ev.full.items() if _lift(s) >= 1.0} | {got}
+                    trial["restore_by"] = {
+                        n: psnr(img, models[n].restore(y)) for n in plausible if n != "none"
+                    }
+                    trial["restore_found"] = trial["restore_by"].get(got, float("nan"))
                 trials.append(trial)
                 print(
                     f"{photo[:40]:40} {src:8} {storage:4} -> {got:8} {score:5.1f} {margin:5.1f}",
                     flush=True,
                 )
+            if args.trials:  # as it goes: a long run can be read before it ends
+                _keep_trials(args.trials, trials, crops)
             if src == "none" or args.no_crops:
                 continue
             whole = models[src].restore(edited)
@@ -125,6 +159,84 @@ def main() -> None:
                     )
                 )
     print(f"\n{len(photos)} photos, {time.time() - t0:.0f} s\n")
+    if args.trials:
+        _keep_trials(args.trials, trials, crops)
+    report(args, trials, crops, list(models), storages, len(photos))
+
+
+def _keep_trials(path: str, trials: list[dict], crops: list[dict]) -> None:
+    """Every trial (and the command that measured them), for --redecide; written as it goes."""
+    data = dict(command=bench_records.command(), trials=trials, crops=crops)
+    tmp = Path(path).with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)
+
+
+def _lift(scores: dict) -> float:
+    best = max(scores.values())
+    return best - (sum(scores.values()) - best) / (len(scores) - 1)
+
+
+def _evidence(ev) -> dict:
+    """An Evidence as JSON: phases as "dy,dx" keys."""
+
+    def table(t: dict) -> dict:
+        return {n: {f"{p[0]},{p[1]}": round(v, 3) for p, v in s.items()} for n, s in t.items()}
+
+    return dict(
+        full=table(ev.full), quick=table(ev.quick), traces=round(ev.traces, 4), quality=ev.quality
+    )
+
+
+def load_evidence(e: dict, models: dict):
+    """:func:`_evidence` back into an Evidence (``models``: name → (op, jpeg))."""
+    from restorable.realworld import Evidence
+
+    def table(t: dict) -> dict:
+        return {
+            n: {tuple(int(c) for c in k.split(",")): v for k, v in s.items()} for n, s in t.items()
+        }
+
+    return Evidence(
+        full=table(e["full"]),
+        op={n: op for n, (op, _) in models.items()},
+        jpeg={n: j for n, (_, j) in models.items()},
+        traces=e["traces"],
+        quality=e.get("quality", 0),
+        quick=table(e["quick"]),
+    )
+
+
+def redecide(args) -> None:
+    """The trials of ``--redecide`` decided again by today's :func:`decide` (no measuring)."""
+    from restorable.errors import RestorableError
+    from restorable.models import read_card_of
+    from restorable.realworld import decide
+
+    data = json.loads(Path(args.redecide).read_text())
+    trials, crops = data["trials"], data.get("crops", [])
+    names = list(dict.fromkeys(t["src"] for t in trials if t["src"] != "none"))
+    measured = {n for t in trials for n in t["evidence"]["full"]}
+    cards = {n: read_card_of(n) for n in sorted(measured | set(names))}
+    models = {n: (c.op, bool(c.training.get("jpeg"))) for n, c in cards.items()}
+    for t in trials:
+        try:
+            found = decide(load_evidence(t["evidence"], models))
+            t.update(got=found.name, score=found.score, margin=found.margin)
+        except RestorableError:
+            t.update(got="none", score=float("nan"), margin=float("nan"))
+        if t["src"] != "none":
+            t["restore_found"] = t["restore_by"].get(t["got"], float("nan"))
+    storages = list(dict.fromkeys(t["storage"] for t in trials))
+    photos = len({t["photo"] for t in trials})
+    measured = data.get("command", "an unrecorded command")
+    source = f"evidence measured by `{measured}`, then decided by --redecide"
+    report(args, trials, crops, names, storages, photos, source)
+
+
+def report(args, trials, crops, names, storages, photos, source: str | None = None) -> None:
+    """Print the tables; keep the record (``--json``) and the docs (``--docs``)."""
+    models = names
     print("| edited by | stored as | identified right | mean lift (dB) | mean margin (dB) |")
     print("|---|---|---|---|---|")
     for src in [*names, "none"]:
@@ -134,7 +246,8 @@ def main() -> None:
             ok = [t for t in rows if t["got"] != "none"]
             lift = np.mean([t["score"] for t in ok]) if ok else float("nan")
             margin = np.mean([t["margin"] for t in ok]) if ok else float("nan")
-            print(f"| {src} | {storage} | {right}/{len(rows)} | {lift:.1f} | {margin:.1f} |")
+            if rows:
+                print(f"| {src} | {storage} | {right}/{len(rows)} | {lift:.1f} | {margin:.1f} |")
     for storage in storages:
         rows = [t for t in trials if t["storage"] == storage and t["src"] != "none"]
         none = [t for t in trials if t["storage"] == storage and t["src"] == "none"]
@@ -148,7 +261,7 @@ def main() -> None:
                 f"restore PSNR with the model found {np.mean(found):.2f} dB "
                 f"vs {np.mean([t['restore_true'] for t in rows]):.2f} with the true model"
             )
-    if args.no_crops:
+    if args.no_crops or not crops:
         names = []
     print("\n| model | crop offset | uncropped | cropped, naive | cropped, phase found | phase |")
     print("|---|---|---|---|---|---|")
@@ -161,11 +274,11 @@ def main() -> None:
                 f"{np.mean([c['naive'] for c in rows]):.2f} | "
                 f"{np.mean([c['phased'] for c in rows]):.2f} | {right}/{len(rows)} |"
             )
-    if args.trials:
-        Path(args.trials).write_text(json.dumps(dict(trials=trials, crops=crops), indent=1))
     if args.json:
         record = {"script": "bench_identify.py", **bench_records.stamp(args.note)}
-        record.update(models=list(models), photos=len(photos), side=args.side)
+        record.update(models=list(models), photos=photos, side=args.side)
+        if source:
+            record["source"] = source
         record.update(summary(trials, list(models), storages))
         bench_records.merge(args.json, record, KEY)
         print(f"wrote {args.json}")
@@ -188,6 +301,8 @@ def summary(trials: list[dict], names: list[str], storages: list[str]) -> dict:
         mine = [t for t in trials if t["storage"] == storage]
         for src in names:
             got = [t for t in mine if t["src"] == src]
+            if not got:  # not asked (--lossy-jpeg-models-only)
+                continue
             found = [t for t in got if t["got"] != "none"]
             rows.append(
                 dict(

@@ -4,6 +4,7 @@ right Haar phase), changed after apply (a warning and a confidence map), WebP an
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 import warnings
@@ -20,12 +21,18 @@ from restorable.evaluation.metrics import psnr
 from restorable.files import content_hash, read_image, write_image
 from restorable.models import available_models, load
 from restorable.realworld import (
+    JPEG_TRACE,
     MIN_LIFT,
+    PHASES,
+    SHIFTED,
+    Evidence,
     RestorableWarning,
     candidates,
+    decide,
     error_map,
     find_phase,
     identify,
+    jpeg_traces,
     restore_at_phase,
     restore_file,
 )
@@ -203,3 +210,54 @@ def test_cwebp_output_is_read_and_identified(edited, photo, tmp_path: Path) -> N
     subprocess.run(["cwebp", "-quiet", "-q", "90", str(png), "-o", str(webp)], check=True)
     result = restore_file(webp, "l0-jpeg")
     assert psnr(photo, result.image) > 30
+
+
+def test_jpeg_traces_tell_a_decoded_jpeg_and_its_quality(edited) -> None:
+    """An edit saved as PNG shows no JPEG peak; the same edit through JPEG q90 (4:2:0) peaks at
+    q90, well above the threshold the identification rule uses."""
+    img = edited["l0-jpeg"]
+    clean, _ = jpeg_traces(img)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "JPEG", quality=90)
+    trace, quality = jpeg_traces(np.asarray(Image.open(buf).convert("RGB")))
+    assert clean < JPEG_TRACE < trace and quality == 90
+
+
+def _evidence(lifts: dict[str, tuple[float, tuple[int, int], float]], traces: float = 0.0):
+    """Evidence whose model ``n`` scores ``base`` dB at every phase but ``phase``, where it
+    scores ``base + lift`` (``lifts[n] = (lift, phase, base)``)."""
+    full = {
+        n: {p: base + (gain if p == phase else 0.0) for p in PHASES}
+        for n, (gain, phase, base) in lifts.items()
+    }
+    op = {n: n.removesuffix("-jpeg") for n in lifts}
+    return Evidence(full=full, op=op, jpeg={n: n.endswith("-jpeg") for n in lifts}, traces=traces)
+
+
+def test_decide_reads_a_jpeg_file_with_the_jpeg_models_only() -> None:
+    """A model for PNG output cannot have left its signal in a decoded JPEG: whatever it lifts,
+    with JPEG traces the OP-jpeg model that lifts is named; without, the larger lift wins."""
+    lifts = {"exposure": (4.0, (0, 0), 45.0), "rgf-jpeg": (2.5, (0, 0), 40.0)}
+    assert decide(_evidence(lifts, traces=0.0)).name == "exposure"
+    assert decide(_evidence(lifts, traces=JPEG_TRACE + 1)).name == "rgf-jpeg"
+    with pytest.raises(RestorableError, match="no restorable model fits"):
+        weak = {"exposure": (4.0, (0, 0), 45.0), "rgf-jpeg": (0.5, (0, 0), 40.0)}
+        decide(_evidence(weak, traces=JPEG_TRACE + 1))
+
+
+def test_decide_discounts_a_lift_at_a_shifted_phase_only_by_a_little() -> None:
+    """Two models lift alike, one at (0, 0) (an uncropped file's phase), one at a shifted phase:
+    the first is named; a clearly larger lift at a shifted phase (a crop) still wins there."""
+    assert SHIFTED > 0
+    near = {"wls": (2.0, (0, 0), 30.0), "rtv": (2.0 + SHIFTED / 2, (1, 1), 30.0)}
+    assert decide(_evidence(near)).name == "wls"
+    far = {"wls": (2.0, (0, 0), 30.0), "rtv": (2.0 + 2 * SHIFTED, (1, 1), 30.0)}
+    found = decide(_evidence(far))
+    assert found.name == "rtv" and found.phase == (1, 1)
+
+
+def test_decide_names_the_more_consistent_sibling_and_nothing_below_the_threshold() -> None:
+    lifts = {"l0": (3.0, (0, 0), 36.0), "l0-jpeg": (2.5, (0, 0), 38.0), "wls": (1.0, (0, 1), 30.0)}
+    assert decide(_evidence(lifts)).name == "l0-jpeg"  # both show the signal: more consistent
+    with pytest.raises(RestorableError, match="no restorable model fits"):
+        decide(_evidence({"l0": (MIN_LIFT - 0.1, (0, 0), 36.0)}))
