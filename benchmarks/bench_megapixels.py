@@ -258,11 +258,7 @@ def blocks(records: list[dict]) -> dict[tuple[str, str], str]:
 
 
 def _write(records: list[dict], docs: bool) -> int:
-    for (start, end), text in blocks(records).items():
-        if docs:
-            bench_records.write_block(PAGE, start, end, text)
-        else:
-            print(f"{start}\n{text}\n{end}\n")
+    bench_records.show(PAGE, blocks(records), docs)
     return 0
 
 

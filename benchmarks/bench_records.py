@@ -76,6 +76,16 @@ def write_block(page: str, start: str, end: str, text: str) -> None:
     print(f"wrote docs/{page} ({start})")
 
 
+def show(page: str, blocks: dict[tuple[str, str], str], docs: bool) -> None:
+    """Write each generated block into ``docs/<page>`` (``--docs``), or print it with its
+    markers: what every benchmark's ``--from-json`` and ``--docs`` end with."""
+    for (start, end), text in blocks.items():
+        if docs:
+            write_block(page, start, end, text)
+        else:
+            print(f"{start}\n{text}\n{end}\n")
+
+
 def secs(pair: list | None, digits: int = 3) -> str:
     """A [median, fastest] pair as '0.007 (0.005)', or the median alone when fastest is unknown."""
     if not pair:

@@ -212,11 +212,7 @@ def blocks(records: list[dict]) -> dict[tuple[str, str], str]:
 
 
 def _write(records: list[dict], docs: bool) -> None:
-    text = markdown(records)
-    if docs:
-        bench_records.write_block(PAGE, START, END, text)
-    else:
-        print(f"{START}\n{text}\n{END}")
+    bench_records.show(PAGE, blocks(records), docs)
 
 
 if __name__ == "__main__":
