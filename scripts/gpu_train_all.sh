@@ -2,8 +2,8 @@
 # Train every model on a lent GPU machine in one command of at most 10 minutes; the weights,
 # eval figures and logs come back in $OUT as split archives (at most 8 files of 16 MiB return).
 #
-#   here, once:  python -m restorable.data.carry --out carry/train   (git-ignored, 9 MiB: half
-#                the training split at 640 px, what fits beside the 53 MiB tracked tree)
+#   here, once:  python -m restorable.data.carry --out carry/train   (git-ignored, 6.4 MiB:
+#                half the training split at 512 px, what fits beside the 55 MiB tracked tree)
 #   there:       bash scripts/gpu_train_all.sh          (device tool: carry=["carry/train"])
 #   back here:   cat models.tgz.* | tar xz -C runs-gpu && restorable train --all ... --install
 #
