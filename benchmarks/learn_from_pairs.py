@@ -24,6 +24,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from restorable.network.whole_photo import KINDS
+
 RECIPE = "-modulate 110,130,95 -sigmoidal-contrast 4x50%"
 
 
@@ -60,8 +62,8 @@ def main() -> None:
     p.add_argument("--install", action="store_true", help="install into your models folder")
     p.add_argument(
         "--whole",
-        choices=["none", "film", "grid"],
-        help="ψ's view of the whole photo (default: train --pairs' own, film)",
+        choices=["none", *KINDS[1:]],
+        help="ψ's view of the whole photo (default: train --pairs' own, grid)",
     )
     args = p.parse_args()
 
