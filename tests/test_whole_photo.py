@@ -235,6 +235,23 @@ def test_curves_interpolate_their_knots_and_start_as_the_identity() -> None:
     assert torch.allclose(CurveEstimate()(x, thumb), x, atol=1e-6)
 
 
+def test_the_curves_read_each_channels_levels_as_numpy_quantiles_do() -> None:
+    """The black point, median and white point the knots see are the thumbnail's own."""
+    from restorable.network.global_psi import LEVEL_QUANTILES, _levels_at
+
+    x = torch.from_numpy(_photo(40, 56)).permute(2, 0, 1)[None].float() / 255
+    thumb = torch.cat([x[..., :32, :32], 0.5 * x[..., :32, :32]])  # two photos, one darker
+    got = _levels_at(thumb)
+    assert got.shape == (2, 4, len(LEVEL_QUANTILES))
+    for b in range(2):
+        t = thumb[b].numpy()
+        luma = 0.2126 * t[0] + 0.7152 * t[1] + 0.0722 * t[2]
+        for c, chan in enumerate([t[0], t[1], t[2], luma]):
+            want = np.quantile(chan.ravel(), LEVEL_QUANTILES)
+            assert np.allclose(got[b, c].numpy(), want, atol=1e-5)
+    assert torch.allclose(got[1], 0.5 * got[0], atol=1e-5)  # halving the photo halves its levels
+
+
 def test_a_grid_model_switches_to_curves_keeping_psi() -> None:
     """grid → curve on carrying on: the grid's tensors are dropped, ψ (its estimate channels
     included) and φ kept as they were."""

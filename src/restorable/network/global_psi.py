@@ -277,13 +277,31 @@ def apply_curves(knots: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     return left + frac * (right - left)
 
 
+# Fractions of pixels at which each curve's channel levels are read (:func:`_levels_at`):
+# the ends (auto-level's black and white points), the quartiles and the median (gamma).
+LEVEL_QUANTILES = (0.005, 0.05, 0.25, 0.5, 0.75, 0.95, 0.995)
+
+
+def _channels(thumb: torch.Tensor) -> torch.Tensor:
+    """(B, 4, N): the thumbnail's R, G, B and luma, flattened, in [0, 1]."""
+    luma = 0.2126 * thumb[:, 0:1] + 0.7152 * thumb[:, 1:2] + 0.0722 * thumb[:, 2:3]
+    return torch.cat([thumb, luma], dim=1).flatten(2).clamp(0, 1)
+
+
 def _cdf_at_knots(thumb: torch.Tensor, knots: int) -> torch.Tensor:
     """(B, 4, K): the thumbnail's cumulative histograms of R, G, B and luma read at the K
     knots of the curves (the fraction of pixels at or below each knot)."""
-    luma = 0.2126 * thumb[:, 0:1] + 0.7152 * thumb[:, 1:2] + 0.0722 * thumb[:, 2:3]
-    chans = torch.cat([thumb, luma], dim=1).flatten(2).clamp(0, 1)  # (B, 4, N)
     at = torch.linspace(0, 1, knots, device=thumb.device, dtype=thumb.dtype)
-    return (chans[..., None] <= at).float().mean(dim=2)
+    return (_channels(thumb)[..., None] <= at).float().mean(dim=2)
+
+
+def _levels_at(thumb: torch.Tensor) -> torch.Tensor:
+    """(B, 4, Q): each channel's level at the fractions ``LEVEL_QUANTILES`` (the inverse of
+    :func:`_cdf_at_knots`). An auto-level's curve depends on the photo's black and white
+    points, which the cumulative histogram at a knot does not show (the pairs measured in
+    docs/training.md: the curve path without these 30.14 dB, the grid 31.41)."""
+    q = torch.tensor(LEVEL_QUANTILES, device=thumb.device, dtype=torch.float32)
+    return torch.quantile(_channels(thumb).float(), q, dim=2).permute(1, 2, 0).to(thumb.dtype)
 
 
 class CurveEstimate(nn.Module):
@@ -293,18 +311,22 @@ class CurveEstimate(nn.Module):
         est = M · [c_R(R), c_G(G), c_B(B), c_Y(Y), 1]
 
     Each knot of a curve is computed by one small network shared by all knots, channels and
-    photos from (the knot's level v, the photo's cumulative histogram at v for that channel, the
-    thumbnail's pooled vector): a histogram match (BWP's tones), an auto-level or an
-    equalisation is a fixed function of exactly (v, CDF(v)), so it is learned once for every
-    photo rather than per photo from a pooled vector. It starts as the identity (the RGB curves
-    passed through). Per pixel, so a tile's output equals the same region of one pass."""
+    photos from (the knot's level v, the photo's cumulative histogram at v for that channel,
+    that channel's levels at a few fractions of the pixels, the thumbnail's pooled vector): a
+    histogram match (BWP's tones) or an equalisation is a fixed function of (v, CDF(v)), an
+    auto-level or auto-gamma one of (v, black point, white point, median), so each is learned
+    once for every photo rather than per photo from a pooled vector. It starts as the identity
+    (the RGB curves passed through). Per pixel, so a tile's output equals the same region of one
+    pass."""
 
     def __init__(self, z: int = 64, knots: int = CURVE_KNOTS, hidden: int = 64):
         super().__init__()
         self.knots = knots
         self.enc = ThumbEncoder(out=z)
         self.knot_net = nn.Sequential(
-            nn.Linear(2 + 4 + z, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1)
+            nn.Linear(2 + len(LEVEL_QUANTILES) + 4 + z, hidden),
+            nn.LeakyReLU(0.2),
+            nn.Linear(hidden, 1),
         )
         nn.init.zeros_(self.knot_net[-1].weight)
         nn.init.zeros_(self.knot_net[-1].bias)
@@ -319,12 +341,14 @@ class CurveEstimate(nn.Module):
         b, k = img.shape[0], self.knots
         z = self.enc(thumb)
         cdf = _cdf_at_knots(thumb, k)  # (B, 4, K)
+        levels = _levels_at(thumb)  # (B, 4, Q)
         v = torch.linspace(0, 1, k, device=img.device, dtype=img.dtype)
         chan = torch.eye(4, device=img.device, dtype=img.dtype)  # which curve a knot is on
         feats = torch.cat(
             [
                 v.expand(b, 4, k)[..., None],
                 cdf[..., None],
+                levels[:, :, None, :].expand(b, 4, k, levels.shape[-1]),
                 chan[None, :, None, :].expand(b, 4, k, 4),
                 z[:, None, None, :].expand(b, 4, k, z.shape[1]),
             ],
