@@ -26,6 +26,11 @@
 #                      weights at that rate, each with its card's net and loss weights
 #   VARIANTS=learned,ied:l0+llf,stega:l0+llf,ablation-k4:l0 EXTRA=     the paper's comparisons
 # Back here, python benchmarks/paper_tables.py --results runs-gpu/results prints the tables.
+# Last loan (H200, 2026-12-04): OPS=wls,llf,l0,rtv,bwp,rain,scream VARIANTS=learned, then
+# MINUTES=4 WORK=/tmp/ra2 EXTRA="--batch 32 --init-from /tmp/restorable-all/weights" on the warm
+# machine (pairs cached): 7 models at about 310 steps a minute each; measured back here, wls,
+# rtv and scream-learned improved and shipped, l0, llf, bwp and rain-learned did not (cards).
+# With a warm machine and time left, such a second call carries on from the first's weights.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 MINUTES=${MINUTES:-8}
