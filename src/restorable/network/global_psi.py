@@ -282,10 +282,15 @@ def apply_curves(knots: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 LEVEL_QUANTILES = (0.005, 0.05, 0.25, 0.5, 0.75, 0.95, 0.995)
 
 
+def _with_luma(x: torch.Tensor) -> torch.Tensor:
+    """(B, 4, H, W): R, G, B and their Rec. 709 luma, the four channels the curves act on."""
+    luma = 0.2126 * x[:, 0:1] + 0.7152 * x[:, 1:2] + 0.0722 * x[:, 2:3]
+    return torch.cat([x, luma], dim=1)
+
+
 def _channels(thumb: torch.Tensor) -> torch.Tensor:
     """(B, 4, N): the thumbnail's R, G, B and luma, flattened, in [0, 1]."""
-    luma = 0.2126 * thumb[:, 0:1] + 0.7152 * thumb[:, 1:2] + 0.0722 * thumb[:, 2:3]
-    return torch.cat([thumb, luma], dim=1).flatten(2).clamp(0, 1)
+    return _with_luma(thumb).flatten(2).clamp(0, 1)
 
 
 def _cdf_at_knots(thumb: torch.Tensor, knots: int) -> torch.Tensor:
@@ -299,7 +304,8 @@ def _levels_at(thumb: torch.Tensor) -> torch.Tensor:
     """(B, 4, Q): each channel's level at the fractions ``LEVEL_QUANTILES`` (the inverse of
     :func:`_cdf_at_knots`). An auto-level's curve depends on the photo's black and white
     points, which the cumulative histogram at a knot does not show (the pairs measured in
-    docs/training.md: the curve path without these 30.14 dB, the grid 31.41)."""
+    docs/training.md: the curve path without these 30.14 dB, with them 30.84, the grid 31.41;
+    a curve checkpoint from before them has a narrower knot layer; none shipped)."""
     q = torch.tensor(LEVEL_QUANTILES, device=thumb.device, dtype=torch.float32)
     return torch.quantile(_channels(thumb).float(), q, dim=2).permute(1, 2, 0).to(thumb.dtype)
 
@@ -355,8 +361,7 @@ class CurveEstimate(nn.Module):
             dim=-1,
         )
         knots = v + self.knot_net(feats)[..., 0]  # (B, 4, K), residual on the identity
-        luma = 0.2126 * img[:, 0:1] + 0.7152 * img[:, 1:2] + 0.0722 * img[:, 2:3]
-        c = apply_curves(knots, torch.cat([img, luma], dim=1))
+        c = apply_curves(knots, _with_luma(img))
         m = self.mix(z).view(b, 3, 5)
         return torch.einsum("bij,bjhw->bihw", m[:, :, :4], c) + m[:, :, 4, None, None]
 
