@@ -33,8 +33,10 @@ from restorable.realworld import (
     find_phase,
     identify,
     jpeg_traces,
+    lift_nulls,
     restore_at_phase,
     restore_file,
+    thresholds,
 )
 
 SAMPLES = Path(__file__).parents[1] / "src" / "restorable" / "samples"
@@ -238,11 +240,11 @@ def test_decide_reads_a_jpeg_file_with_the_jpeg_models_only() -> None:
     """A model for PNG output cannot have left its signal in a decoded JPEG: whatever it lifts,
     with JPEG traces the OP-jpeg model that lifts is named; without, the larger lift wins."""
     lifts = {"exposure": (4.0, (0, 0), 45.0), "rgf-jpeg": (2.5, (0, 0), 40.0)}
-    assert decide(_evidence(lifts, traces=0.0)).name == "exposure"
-    assert decide(_evidence(lifts, traces=JPEG_TRACE + 1)).name == "rgf-jpeg"
+    assert decide(_evidence(lifts, traces=0.0), nulls={}).name == "exposure"
+    assert decide(_evidence(lifts, traces=JPEG_TRACE + 1), nulls={}).name == "rgf-jpeg"
     with pytest.raises(RestorableError, match="no restorable model fits"):
         weak = {"exposure": (4.0, (0, 0), 45.0), "rgf-jpeg": (0.5, (0, 0), 40.0)}
-        decide(_evidence(weak, traces=JPEG_TRACE + 1))
+        decide(_evidence(weak, traces=JPEG_TRACE + 1), nulls={})
 
 
 def test_decide_discounts_a_lift_at_a_shifted_phase_only_by_a_little() -> None:
@@ -250,14 +252,41 @@ def test_decide_discounts_a_lift_at_a_shifted_phase_only_by_a_little() -> None:
     the first is named; a clearly larger lift at a shifted phase (a crop) still wins there."""
     assert SHIFTED > 0
     near = {"wls": (2.0, (0, 0), 30.0), "rtv": (2.0 + SHIFTED / 2, (1, 1), 30.0)}
-    assert decide(_evidence(near)).name == "wls"
+    assert decide(_evidence(near), nulls={}).name == "wls"
     far = {"wls": (2.0, (0, 0), 30.0), "rtv": (2.0 + 2 * SHIFTED, (1, 1), 30.0)}
-    found = decide(_evidence(far))
+    found = decide(_evidence(far), nulls={})
     assert found.name == "rtv" and found.phase == (1, 1)
 
 
 def test_decide_names_the_more_consistent_sibling_and_nothing_below_the_threshold() -> None:
     lifts = {"l0": (3.0, (0, 0), 36.0), "l0-jpeg": (2.5, (0, 0), 38.0), "wls": (1.0, (0, 1), 30.0)}
-    assert decide(_evidence(lifts)).name == "l0-jpeg"  # both show the signal: more consistent
+    # both show the signal: the more consistent is named
+    assert decide(_evidence(lifts), nulls={}).name == "l0-jpeg"
     with pytest.raises(RestorableError, match="no restorable model fits"):
-        decide(_evidence({"l0": (MIN_LIFT - 0.1, (0, 0), 36.0)}))
+        decide(_evidence({"l0": (MIN_LIFT - 0.1, (0, 0), 36.0)}), nulls={})
+
+
+def test_decide_holds_each_model_to_its_own_null() -> None:
+    """With per-model nulls, a model that stays near 0 dB of lift on unedited photos is named at a
+    lift the one threshold for all would reject, over a near-identity model that lifts 1.9 dB on
+    unedited photos and 2 dB here (the one threshold names that one: the larger lift)."""
+    nulls = {"png": {"rgf": 0.4, "retouch": 1.9}, "jpeg": {}}
+    lifts = {"rgf": (1.2, (0, 0), 40.0), "retouch": (2.0, (0, 0), 60.0)}
+    assert 1.2 < MIN_LIFT < 2.0
+    assert decide(_evidence(lifts), nulls={}).name == "retouch"  # one threshold: the larger lift
+    found = decide(_evidence(lifts), nulls=nulls)
+    assert found.name == "rgf"
+    with pytest.raises(RestorableError, match="retouch"):  # rgf's signal gone: nothing fits
+        decide(_evidence({**lifts, "rgf": (0.3, (0, 0), 40.0)}), nulls=nulls)
+    # an uncalibrated model (a user's) keeps the one threshold
+    assert thresholds(["mine"], nulls["png"], MIN_LIFT) == {"mine": MIN_LIFT}
+
+
+def test_shipped_nulls_cover_every_candidate_model() -> None:
+    """data/lift_nulls.json (benchmarks/identify_nulls.py --write) has a null for every shipped
+    model identification tries, for PNG and, for the OP-jpeg models, for JPEG."""
+    nulls = lift_nulls()
+    names = candidates()
+    assert set(names) <= set(nulls["png"])
+    assert {n for n in names if n.endswith("-jpeg")} <= set(nulls["jpeg"])
+    assert all(0 <= v < 5 for kind in nulls.values() for v in kind.values())

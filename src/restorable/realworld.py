@@ -3,7 +3,8 @@
     y ──► central crop ──► for each model m, each Haar phase p (0/1 px top, 0/1 px left):
                              x̂ = restore_m(pad_p(y));  c_m(p) = PSNR(apply_m(x̂), y)  (consistency)
           lift_m = c_m(best p) − mean of c_m(other p)
-          the largest lift (≥ MIN_LIFT) ──► that operator's most consistent variant
+          the lift furthest above its model's own threshold ──► that operator's most
+          consistent variant (thresholds: what each model lifts on unedited photos, + a margin)
 
 Consistency alone does not tell models apart: a mild, near-identity model (``llf``) maps almost
 any photo back onto itself (43-47 dB on edits of every model and on unedited photos alike),
@@ -41,8 +42,10 @@ edits but 7 on ``l0``'s, and the sibling rule then picked it. Their files keep t
 
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -63,9 +66,17 @@ MIN_LIFT = 1.75
 # after q90 lift them at most 0.4 (training and validation photos), exposure-jpeg's and
 # llf-jpeg's own edits 1.2-1.6 (training photos; 1.75 named them "none").
 MIN_LIFT_JPEG = 1.0
+# Per model, where calibrated: a lift counts only NULL_MARGIN dB above the largest that model
+# reached on unedited training photos (data/lift_nulls.json, benchmarks/identify_nulls.py), and
+# never below NULL_FLOOR. One threshold for all was set by the near-identity models (retouch
+# lifts up to 1.9 dB on unedited photos, llf-jpeg 1.3) while most models stay under 0.5 there,
+# and their own edits lifting 0.8-1.7 dB (rgf, wmf-jpeg, exposure) were called unedited.
+NULL_MARGIN = 0.5
+NULL_FLOOR = 1.0
 JPEG_TRACE = 0.5  # dB of jpeg_traces peak above which a file counts as decoded from a JPEG
 PHASE_TIE = 0.3  # dB a phase must beat (0, 0) by to be chosen over it
 SHIFTED = 0.5  # dB of lift a model found at a shifted phase (a crop) counts less than at (0, 0)
+NULLS_FILE = Path(__file__).parent / "data" / "lift_nulls.json"
 PREFILTER_ABOVE = 8  # more candidates: a first pass at half the crop keeps the best 8 (+ siblings)
 
 
@@ -277,26 +288,52 @@ def measure(
     )
 
 
+def lift_nulls(path: Path | None = None) -> dict[str, dict[str, float]]:
+    """{"png": {model: largest lift on unedited training photos}, "jpeg": {...} after JPEG q90}:
+    the calibration benchmarks/identify_nulls.py wrote (``--write``); empty where none ships."""
+    path = path or NULLS_FILE
+    if not path.exists():
+        return {"png": {}, "jpeg": {}}
+    data = json.loads(path.read_text())
+    return {k: {n: float(v["max"]) for n, v in data.get(k, {}).items()} for k in ("png", "jpeg")}
+
+
+def thresholds(
+    names: list[str], nulls: dict[str, float], default: float, margin: float = NULL_MARGIN
+) -> dict[str, float]:
+    """The lift (dB) each model must reach to be named: ``margin`` above its calibrated null, at
+    least ``NULL_FLOOR``; ``default`` (the one threshold for all) for a model not calibrated, e.g.
+    one learned from a user's pairs."""
+    return {n: max(NULL_FLOOR, nulls[n] + margin) if n in nulls else default for n in names}
+
+
 def decide(
     ev: Evidence,
     min_lift: float = MIN_LIFT,
     min_lift_jpeg: float = MIN_LIFT_JPEG,
     shifted: float = SHIFTED,
+    nulls: dict[str, dict[str, float]] | None = None,
 ) -> Identification:
     """The model named by the measured phase scores (module doc); NoModelFits if none fits.
 
     A file with JPEG traces (:func:`jpeg_traces` ≥ ``JPEG_TRACE``) is read by the OP-jpeg models
-    only, against ``min_lift_jpeg``. A lift found at a shifted phase counts ``shifted`` dB less
-    (most files are not cropped; noise peaks at any of the four phases).
+    only. Each model's lift is measured against its own threshold (:func:`thresholds` from
+    ``nulls``, default the shipped :func:`lift_nulls`; ``{}`` for none: ``min_lift``, or
+    ``min_lift_jpeg`` on a JPEG, for all), and the model whose lift clears it by the most is
+    named. A lift found at a shifted phase counts ``shifted`` dB less (most files are not
+    cropped; noise peaks at any of the four phases).
     """
     names = list(ev.full)
+    nulls = lift_nulls() if nulls is None else nulls
     is_jpeg = ev.traces >= JPEG_TRACE and any(ev.jpeg.get(n) for n in names)
     if is_jpeg:
         names = [n for n in names if ev.jpeg.get(n)]
         min_lift = min_lift_jpeg
+    need = thresholds(names, nulls.get("jpeg" if is_jpeg else "png", {}), min_lift)
     results = {n: ev.full[n] for n in names}
     lifts = {n: lift(s) for n, s in results.items()}
-    rank = {n: g - (shifted if p != (0, 0) else 0.0) for n, (g, p) in lifts.items()}
+    # how far each lift clears its model's own threshold
+    rank = {n: g - (shifted if p != (0, 0) else 0.0) - need[n] for n, (g, p) in lifts.items()}
 
     # The lift, not the consistency, names the model: near-identity models (exposure,
     # retouch) are highly self-consistent on any image, and another model can lift a little
@@ -305,7 +342,7 @@ def decide(
     ranked = sorted(names, key=rank.get, reverse=True)
     best = ranked[0]
     op_of = ev.op
-    siblings = [n for n in ranked if op_of[n] == op_of[best] and lifts[n][0] >= min_lift]
+    siblings = [n for n in ranked if op_of[n] == op_of[best] and lifts[n][0] >= need[n]]
     if siblings:
         best = max(siblings, key=lambda n: results[n][lifts[n][1]])
     score, phase = lifts[best]
@@ -319,10 +356,10 @@ def decide(
         phase=phase,
         scores={n: v[0] for n, v in lifts.items()},
     )
-    if score < min_lift:
+    if score < need[best]:
         raise NoModelFits(
             f"no restorable model fits this image (best {best}: {score:.1f} dB of phase lift, "
-            f"{min_lift:g} needed)"
+            f"{need[best]:.2g} needed)"
         )
     return found
 
