@@ -258,10 +258,15 @@ def test_decide_discounts_a_lift_at_a_shifted_phase_only_by_a_little() -> None:
     assert found.name == "rtv" and found.phase == (1, 1)
 
 
-def test_decide_names_the_more_consistent_sibling_and_nothing_below_the_threshold() -> None:
-    lifts = {"l0": (3.0, (0, 0), 36.0), "l0-jpeg": (2.5, (0, 0), 38.0), "wls": (1.0, (0, 1), 30.0)}
-    # both show the signal: the more consistent is named
-    assert decide(_evidence(lifts), nulls={}).name == "l0-jpeg"
+def test_decide_names_the_sibling_that_lifts_more_not_the_more_consistent() -> None:
+    """A wls edit: wls-jpeg (trained to tolerate errors) is more consistent at every phase but
+    lifts less; wls made the edit and is named. Reversed lifts name wls-jpeg. Nothing is named
+    below the threshold."""
+    lifts = {"wls": (5.0, (0, 0), 36.0), "wls-jpeg": (1.8, (0, 0), 40.0), "l0": (1.0, (0, 1), 30.0)}
+    found = decide(_evidence(lifts), nulls={})
+    assert found.name == "wls" and found.consistency == 41.0
+    swapped = {**lifts, "wls": (1.8, (0, 0), 36.0), "wls-jpeg": (5.0, (0, 0), 34.0)}
+    assert decide(_evidence(swapped), nulls={}).name == "wls-jpeg"
     with pytest.raises(RestorableError, match="no restorable model fits"):
         decide(_evidence({"l0": (MIN_LIFT - 0.1, (0, 0), 36.0)}), nulls={})
 

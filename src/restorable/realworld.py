@@ -337,14 +337,14 @@ def decide(
 
     # The lift, not the consistency, names the model: near-identity models (exposure,
     # retouch) are highly self-consistent on any image, and another model can lift a little
-    # (measured with all 24 shipped models: the right one led by 1.4-6 dB). Between variants of
-    # one operator (l0, l0-jpeg both lift on l0 edits) the more consistent wins.
+    # (measured with all 24 shipped models: the right one led by 1.4-6 dB). That holds between
+    # the variants of one operator too: an OP-jpeg model, trained to tolerate errors, is more
+    # consistent than its PNG sibling on the PNG sibling's own edits (wls, wmf), while its lift
+    # is 2-4 dB lower. Naming the more consistent sibling lost those 10 of 10 times (7 validation
+    # trials, 3 on training photos: benchmarks/bench_identify.py --redecide) and won none.
     ranked = sorted(names, key=rank.get, reverse=True)
     best = ranked[0]
     op_of = ev.op
-    siblings = [n for n in ranked if op_of[n] == op_of[best] and lifts[n][0] >= need[n]]
-    if siblings:
-        best = max(siblings, key=lambda n: results[n][lifts[n][1]])
     score, phase = lifts[best]
     rivals = [rank[n] for n in ranked if op_of[n] != op_of[best]]
     margin = rank[ranked[0]] - max(rivals) if rivals else score
