@@ -3,8 +3,8 @@
     y ──► central crop ──► for each model m, each Haar phase p (0/1 px top, 0/1 px left):
                              x̂ = restore_m(pad_p(y));  c_m(p) = PSNR(apply_m(x̂), y)  (consistency)
           lift_m = c_m(best p) − mean of c_m(other p)
-          the lift furthest above its model's own threshold ──► that operator's most
-          consistent variant (thresholds: what each model lifts on unedited photos, + a margin)
+          the lift furthest above its model's own threshold ──► that model
+          (thresholds: what each model lifts on unedited photos, + a margin)
 
 Consistency alone does not tell models apart: a mild, near-identity model (``llf``) maps almost
 any photo back onto itself (43-47 dB on edits of every model and on unedited photos alike),
@@ -14,8 +14,9 @@ consistent (4-8 dB for L0) than at the three others; an unedited photo, or an ed
 wrong model, shows no preferred phase (< 1 dB). So the *lift* of the best phase over the others
 says whether a model's signal is there, and finds its phase: the largest lift names the
 operator (with all 24 shipped models the right one led the rest by 1.4-6 dB on a sample), and
-among that operator's variants showing the signal (a fork such as ``l0-jpeg`` reads its
-parent's edits too) the most consistent one made the edit.
+the variant of that operator (a fork such as ``l0-jpeg`` reads its parent's edits too) whose
+lift clears its threshold by the most made the edit (see :func:`decide` for why not the most
+consistent one).
 The phase is also what a crop by an odd number of pixels shifts (the restore network is
 stride-1 in the Haar domain, so only the 2-px phase matters).
 
@@ -37,11 +38,13 @@ from a user's pairs. ``OP-learned`` and ``OP-cond`` are left out unless named: m
 samples each, a learned model's own edits lift only 0.3-6 dB (its self-consistency is flat
 across phases), and as extra candidates they took l0, llf and exposure edits from the right
 model (an exposure edit went to ``l0-learned``); a conditioned model lifts 10-12 dB on its own
-edits but 7 on ``l0``'s, and the sibling rule then picked it. Their files keep their record.
+edits but 7 on ``l0``'s, and the sibling rule of the time (the more consistent) picked it.
+Their files keep their record.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -288,9 +291,11 @@ def measure(
     )
 
 
+@functools.lru_cache(maxsize=4)
 def lift_nulls(path: Path | None = None) -> dict[str, dict[str, float]]:
     """{"png": {model: largest lift on unedited training photos}, "jpeg": {...} after JPEG q90}:
-    the calibration benchmarks/identify_nulls.py wrote (``--write``); empty where none ships."""
+    the calibration benchmarks/identify_nulls.py wrote (``--write``); empty where none ships.
+    Read once per process (decide runs per file, and per trial in a --redecide)."""
     path = path or NULLS_FILE
     if not path.exists():
         return {"png": {}, "jpeg": {}}
