@@ -206,6 +206,8 @@ def plot(out: Path = FIGURE) -> None:
         "film": (30, 110, 220),
         "grid": (230, 120, 20),
         "gridfilm": (30, 160, 60),
+        "curve": (200, 40, 160),
+        "slope": (200, 30, 30),
     }
     pw, ph, m = 360, 260, 44
     cols = min(3, len(ops))

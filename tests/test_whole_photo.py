@@ -235,6 +235,25 @@ def test_curves_interpolate_their_knots_and_start_as_the_identity() -> None:
     assert torch.allclose(CurveEstimate()(x, thumb), x, atol=1e-6)
 
 
+def test_slope_built_curves_start_as_the_identity_and_stay_monotone() -> None:
+    """The curve path's curves are running sums of positive slopes: the identity before
+    training, and never decreasing whatever the weights (a tone curve that folds back would
+    merge tones a restoration then has to tell apart)."""
+    from restorable.network.global_psi import SlopeCurveEstimate
+
+    x = torch.from_numpy(_photo(40, 56)).permute(2, 0, 1)[None].float() / 255
+    thumb = torch.nn.functional.interpolate(x, size=(32, 32), mode="area")
+    est = SlopeCurveEstimate()
+    assert torch.allclose(est(x, thumb), x, atol=1e-5)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for p in est.parameters():
+            p.add_(torch.randn_like(p))
+        knots, _ = est.curves(thumb)
+    span = knots[..., -1:] - knots[..., :1]
+    assert torch.all((knots[..., 1:] - knots[..., :-1]) * span.sign() >= -1e-6)
+
+
 def test_the_curves_read_each_channels_levels_as_numpy_quantiles_do() -> None:
     """The black point, median and white point the knots see are the thumbnail's own."""
     from restorable.network.global_psi import LEVEL_QUANTILES, _levels_at
