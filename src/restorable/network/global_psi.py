@@ -370,7 +370,14 @@ class CurveEstimate(nn.Module):
         m = self.mix(z).view(img.shape[0], 3, 5)
         return torch.einsum("bij,bjhw->bihw", m[:, :, :4], c) + m[:, :, 4, None, None]
 
-    def _knots(self, feats, v, cdf, levels, z) -> torch.Tensor:
+    def _knots(
+        self,
+        feats: torch.Tensor,
+        v: torch.Tensor,
+        cdf: torch.Tensor,
+        levels: torch.Tensor,
+        z: torch.Tensor,
+    ) -> torch.Tensor:
         """(B, 4, K) knot values: the knot network's output as a residual on the identity."""
         return v + self.knot_net(feats)[..., 0]
 
@@ -381,9 +388,9 @@ class SlopeCurveEstimate(CurveEstimate):
     the cumulative histogram at its ends and the photo's density there (a match's slope is the
     ratio of two densities, clipped where a tool limits it), and the curve is their running sum
     scaled to a per-photo range. A value per knot cannot be summed so by independent knots, and
-    (level, CDF) alone fixes bwp's curve only to 25.2 dB on validation photos (a binned fit on
-    40 training photos), since its slope limits depend on the density. Monotone by
-    construction; starts as the identity."""
+    (level, CDF) alone fixes bwp's curve only to 25.2 dB on validation photos (one table fitted
+    on 40 training photos: ``benchmarks/curve_ceiling.py --shared 40``), since its slope limits
+    depend on the density. Monotone by construction; starts as the identity."""
 
     def __init__(self, z: int = 64, knots: int = CURVE_KNOTS, hidden: int = 64):
         super().__init__(z, knots, hidden)
@@ -401,7 +408,15 @@ class SlopeCurveEstimate(CurveEstimate):
         nn.init.zeros_(self.range.weight)
         nn.init.zeros_(self.range.bias)
 
-    def _knots(self, feats, v, cdf, levels, z) -> torch.Tensor:
+    def _knots(
+        self,
+        feats: torch.Tensor,
+        v: torch.Tensor,
+        cdf: torch.Tensor,
+        levels: torch.Tensor,
+        z: torch.Tensor,
+    ) -> torch.Tensor:
+        """(B, 4, K) knot values: the running sum of the segments' slopes, per-photo range."""
         b, c, k = cdf.shape
         mid = (v[1:] + v[:-1]) / 2
         density = (cdf[..., 1:] - cdf[..., :-1]) * (k - 1)
