@@ -441,9 +441,11 @@ class SlopeCurveEstimate(CurveEstimate):
 class CurvePsi(nn.Module):
     """Candidate (e): the per-photo curves alone (:class:`CurveEstimate`)."""
 
+    Estimate: type[CurveEstimate] = CurveEstimate
+
     def __init__(self):
         super().__init__()
-        self.curve = CurveEstimate()
+        self.curve = self.Estimate()
 
     def forward(self, crop, thumb, box):
         return self.curve(crop, thumb)
@@ -453,9 +455,11 @@ class CurveFilmPsi(nn.Module):
     """Candidate (f): the curves for the global tone, then a FiLM-modulated LocalPsi on (crop,
     curves' output) for the local part (BWP's detail transfer, textures, edges)."""
 
+    Estimate: type[CurveEstimate] = CurveEstimate
+
     def __init__(self, width: int = 24, z: int = 64):
         super().__init__()
-        self.curve = CurveEstimate()
+        self.curve = self.Estimate()
         self.enc = ThumbEncoder(out=z)
         self.net = LocalPsi(width, film=z, extra=3)
 
@@ -463,23 +467,16 @@ class CurveFilmPsi(nn.Module):
         return self.net(self.curve(crop, thumb), self.enc(thumb), extra=crop)
 
 
-class SlopeCurvePsi(nn.Module):
+class SlopeCurvePsi(CurvePsi):
     """Candidate (g): the per-photo curves built from slopes alone (:class:`SlopeCurveEstimate`)."""
 
-    def __init__(self):
-        super().__init__()
-        self.curve = SlopeCurveEstimate()
-
-    def forward(self, crop, thumb, box):
-        return self.curve(crop, thumb)
+    Estimate = SlopeCurveEstimate
 
 
 class SlopeCurveFilmPsi(CurveFilmPsi):
     """Candidate (h): :class:`CurveFilmPsi` with the curves built from slopes."""
 
-    def __init__(self, width: int = 24, z: int = 64):
-        super().__init__(width, z)
-        self.curve = SlopeCurveEstimate()
+    Estimate = SlopeCurveEstimate
 
 
 CANDIDATES = {
