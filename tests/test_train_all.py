@@ -175,15 +175,15 @@ def test_carrying_on_keeps_the_earlier_architecture(tmp_path: Path) -> None:
 
 def test_carrying_an_old_learned_model_on_grows_the_whole_photo_path(tmp_path: Path) -> None:
     """A learned model from before ψ read the whole photo keeps its net, plus the recipe's path
-    (grid for bwp, with the grid's estimate loss; it starts as the identity)."""
+    (the curves for bwp, with their estimate loss; it starts as the identity)."""
     jobs = plan_jobs(["bwp"], ["learned"], tmp_path)
-    assert jobs[0].config["net"]["whole"] == "grid"
+    assert jobs[0].config["net"]["whole"] == "curve"
     old = {k: v for k, v in jobs[0].config["net"].items() if k != "whole"}
     card = {"net": {**old, "psi_width": 48}, "training": {"loss": {"approx": 4.0}}}
     (tmp_path / "bwp-learned.json").write_text(json.dumps(card))
     adopt_architectures(jobs, tmp_path)
     net, loss = jobs[0].config["net"], jobs[0].config["loss"]
-    assert net["psi_width"] == 48 and net["whole"] == "grid" and loss["estimate"] > 0
+    assert net["psi_width"] == 48 and net["whole"] == "curve" and loss["estimate"] > 0
 
 
 def test_bad_requests_are_one_line_errors(tmp_path: Path, capsys) -> None:

@@ -96,8 +96,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="ψ's view of the whole photo (network/whole_photo.py): none (the paper's), film "
         "(a thumbnail-pooled vector modulating ψ), grid (that and a bilateral-grid estimate), "
         "curve (that and per-photo tone curves); "
-        "learned models default to film (grid for bwp and exposure); also grows the path on a "
-        "model carried on with --init-from",
+        "learned models default to film (curve for bwp, grid for exposure); also grows the "
+        "path on a model carried on with --init-from",
     )
     s.add_argument(
         "--loss-weights",

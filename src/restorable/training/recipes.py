@@ -80,7 +80,10 @@ VARIANT_CHANGES: dict[str, dict] = {
 # local / FiLM / grid): FiLM for every operator (bwp 22.7 / 25.0, llf 23.0 / 24.3, exposure
 # 31.9 / 37.3, cpd 14.1 / 15.9; l0 and wls unchanged), the bilateral grid as well for the tone
 # operators (bwp 26.6, exposure 43.6), its estimate also trained on the target (LossWeights).
-WHOLE_PATHS: dict[str, str] = {"bwp": "grid", "exposure": "grid"}
+# bwp since 2026-12-04: the per-photo curves built from slopes (bwp alone 28.7 in 4 minutes;
+# bwp-learned carried on so 26.15 / 39.08 -> 28.54 / 40.54 dB); exposure keeps the grid (43.6
+# against the curves' 36.3 after 1.5 minutes).
+WHOLE_PATHS: dict[str, str] = {"bwp": "curve", "exposure": "grid"}
 WHOLE_DEFAULT = "film"  # every other operator (train --pairs: grid, from_pairs.py says why)
 LEARNED = ("learned", "learned-wide")
 
