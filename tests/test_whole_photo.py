@@ -158,14 +158,16 @@ def test_training_batches_carry_each_crops_photo(photos: Path, tmp_path: Path, m
 
 
 def test_learned_recipes_read_the_whole_photo(tmp_path: Path) -> None:
-    """OP-learned: FiLM, the grid for the tone operators; train --pairs: the grid (a user's
-    edit is most often a grade of the photo's own tones); a --config may choose otherwise."""
+    """OP-learned: FiLM, the curves for bwp and the grid for exposure (the tone operators);
+    train --pairs: the grid (a user's edit is most often a grade of the photo's own tones); a
+    --config may choose otherwise."""
     from restorable.training.from_pairs import pairs_config
     from restorable.training.recipes import recipe
 
     assert recipe("l0", "learned")["net"]["whole"] == "film"
-    bwp = recipe("bwp", "learned")
-    assert bwp["net"]["whole"] == "grid" and bwp["loss"]["estimate"] > 0
+    bwp, exposure = recipe("bwp", "learned"), recipe("exposure", "learned")
+    assert bwp["net"]["whole"] == "curve" and bwp["loss"]["estimate"] > 0
+    assert exposure["net"]["whole"] == "grid" and exposure["loss"]["estimate"] > 0
     assert not recipe("l0", "png")["net"].get("whole")  # guided models read f(I) instead
     before, after = tmp_path / "b", tmp_path / "a"
     for d in (before, after):
