@@ -84,6 +84,13 @@ def load_targets(op: str, size: int, photos: dict[str, list[np.ndarray]]) -> dic
         return {s: [z[f"{s}/{i:04d}"] for i in range(len(photos[s]))] for s in ("train", "val")}
 
 
+def all_candidates() -> dict:
+    """Every ψ candidate: the whole-photo ones (global_psi) and the learned LLF (pyramid_psi)."""
+    from restorable.network import global_psi, pyramid_psi
+
+    return {**global_psi.CANDIDATES, **pyramid_psi.CANDIDATES}
+
+
 def _t(img: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(img).permute(2, 0, 1).float().div(255)
 
@@ -123,7 +130,7 @@ def train_curve(
     log,
 ) -> list[dict]:
     """Train one candidate for ``minutes`` of process CPU time; evaluate every ``every``."""
-    from restorable.network.global_psi import CANDIDATES, thumbnail
+    from restorable.network.global_psi import thumbnail
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -133,7 +140,7 @@ def train_curve(
         tr_th = [thumbnail(x[None]) for x in tr_in]
         va_in = [_t(x) for x in data["val"]]
         va_th = [thumbnail(x[None]) for x in va_in]
-    model = CANDIDATES[candidate]()
+    model = all_candidates()[candidate]()
     opt = torch.optim.Adam(model.parameters(), lr)
     identity = float(
         np.mean([psnr8(x[None], y) for x, y in zip(va_in, targets["val"], strict=True)])
@@ -208,6 +215,7 @@ def plot(out: Path = FIGURE) -> None:
         "gridfilm": (30, 160, 60),
         "curve": (200, 40, 160),
         "slope": (200, 30, 30),
+        "pyramid": (0, 160, 170),
     }
     pw, ph, m = 360, 260, 44
     cols = min(3, len(ops))
@@ -218,7 +226,7 @@ def plot(out: Path = FIGURE) -> None:
     for name, c in colours.items():
         d.line([(x, 12), (x + 20, 12)], fill=c, width=3)
         d.text((x + 24, 6), name, fill=(0, 0, 0))
-        x += 90
+        x += 80
     d.text(
         (x + 10, 6),
         "PSNR (dB, whole val photos) vs training CPU minutes; dotted: identity",
@@ -277,7 +285,7 @@ def main() -> None:
         "--candidates",
         nargs="+",
         default=["local", "film", "grid", "gridfilm"],
-        help="global_psi.CANDIDATES keys",
+        help="global_psi.CANDIDATES and pyramid_psi.CANDIDATES keys",
     )
     ap.add_argument("--minutes", type=float, default=6.0, help="training CPU minutes per curve")
     ap.add_argument("--every", type=float, default=1.0, help="CPU minutes between evaluations")
@@ -293,11 +301,10 @@ def main() -> None:
         plot()
         return
     torch.set_num_threads(1)
-    from restorable.network.global_psi import CANDIDATES
-
-    bad = [c for c in args.candidates if c not in CANDIDATES]
+    known = all_candidates()
+    bad = [c for c in args.candidates if c not in known]
     if bad:
-        raise SystemExit(f"unknown candidate(s) {bad}; choose from {list(CANDIDATES)}")
+        raise SystemExit(f"unknown candidate(s) {bad}; choose from {list(known)}")
 
     def log(msg: str) -> None:
         print(time.strftime("%H:%M:%S"), msg, flush=True)

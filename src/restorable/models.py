@@ -256,7 +256,11 @@ class RestorableModel:
 
     def reference_guide(self, x: np.ndarray, **params) -> np.ndarray | None:
         """The classic operator's output, which a guided model's ψ reads (None otherwise); a
-        conditioned model's at its setting (``params``, see :meth:`settings`)."""
+        conditioned model's at its setting (``params``, see :meth:`settings`). A learned model
+        with an estimate (``NetConfig.estimate``) returns that instead: no operator runs."""
+        estimator = getattr(self.net, "estimator", None)
+        if estimator is not None:
+            return estimator.photo(x).astype(np.float32) / 255
         if not self.net.cfg.guided:
             return None
         from restorable.operators import reference
@@ -377,8 +381,9 @@ class RestorableModel:
         once for the whole photo: in one pass where the classic operator fits GUIDE_BUDGET_MB,
         else on large windows overlapping by the receptive field (operators such as L0 are not
         strictly local: there the result differs slightly from one pass). uint8, as the model
-        saw its guides in training (the cached pairs), and 3 bytes a pixel."""
-        if not self.net.cfg.guided:
+        saw its guides in training (the cached pairs), and 3 bytes a pixel. A learned model's
+        estimate (``NetConfig.estimate``) is the same kind of guide, computed by the model."""
+        if not self.net.cfg.reads_guide:
             return None
         src = check_image(img)
         one = lambda t: to_uint8(self.reference_guide(t, **params))  # noqa: E731

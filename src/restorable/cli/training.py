@@ -100,6 +100,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "path on a model carried on with --init-from",
     )
     s.add_argument(
+        "--estimate",
+        choices=["none", "pyramid"],
+        help="a learned estimate of f(I) that ψ reads as a guided model's ψ reads the "
+        "operator's output, run on the whole photo: pyramid (a learned local Laplacian filter, "
+        "network/pyramid_psi.py), fitted before training; on a guided model carried on with "
+        "--init-from it makes a learned one (no operator at apply time)",
+    )
+    s.add_argument(
         "--loss-weights",
         type=float,
         nargs=3,

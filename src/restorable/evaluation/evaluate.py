@@ -150,6 +150,8 @@ def evaluate_model(
     for name, img, ref in tqdm(items, desc=f"eval {model.card.stem}", disable=not progress):
         x = img.astype(np.float32) / 255
         guide = ref.astype(np.float32) / 255 if model.net.cfg.guided else None
+        if getattr(model.net, "estimator", None) is not None:  # a learned model's own estimate
+            guide = model.guide(img).astype(np.float32) / 255
         out = model.apply_float(x, guide, **settings)
         out = np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
         region = _region(model.op, img, ref)

@@ -37,8 +37,9 @@ def build_net(cfg: NetConfig) -> nn.Module:
 
 
 # optional parts that start as the identity, so a model may gain them when carried on: ρ, and
-# the whole-photo path of a learned ψ (its FiLM starts at zero: scale 1, shift 0)
-GROWN = ("refiner.", "whole.", "psi.film.")
+# the whole-photo path of a learned ψ (its FiLM starts at zero: scale 1, shift 0), and the
+# learned estimate (fitted before training: training/estimate_fit.py)
+GROWN = ("refiner.", "whole.", "psi.film.", "estimator.")
 # and lose: a JPEG fork of a refined PNG model learns its own restore; a learned model that
 # changes its whole-photo estimate (grid → curve) keeps ψ's weights for the estimate's channels
 DROPPED = ("refiner.", "whole.grid.", "whole.guide.", "whole.curve.")

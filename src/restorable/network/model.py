@@ -32,6 +32,7 @@ from restorable.network.invertible import (
     InvertibleSequence,
 )
 from restorable.network.psi import EncoderDecoder
+from restorable.network.pyramid_psi import PyramidEstimate
 from restorable.network.refine import REACH, RestoreRefiner
 from restorable.network.whole_photo import (
     ESTIMATING,
@@ -72,6 +73,15 @@ class NetConfig:
     # ψ's view of the whole photo (network/whole_photo.py): "" none (the paper's), "film" a
     # thumbnail-pooled vector modulating ψ, "grid" that plus a bilateral-grid estimate as input
     whole: str = ""
+    # a learned estimate of f(I) run on the whole photo, which ψ reads as a guided model's ψ
+    # reads the operator's output: "" none, "pyramid" a learned local Laplacian filter
+    # (network/pyramid_psi.py; fitted, then frozen, before training: training/estimate_fit.py)
+    estimate: str = ""
+
+    @property
+    def reads_guide(self) -> bool:
+        """Whether ψ reads a guide image: the operator's output, or the learned estimate's."""
+        return self.guided or bool(self.estimate)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -96,8 +106,13 @@ class QuasiInvertibleNet(nn.Module):
         if cfg.whole and not cfg.use_psi:
             raise ValueError("the whole-photo path enters through ψ: it needs ψ")
         self.whole = WholePhotoPath(cfg.whole) if cfg.whole else None
+        if cfg.estimate not in ("", "pyramid"):
+            raise ValueError(f"unknown estimate {cfg.estimate!r}; choose from pyramid")
+        if cfg.estimate and (cfg.guided or not cfg.use_psi):
+            raise ValueError("the learned estimate stands in for the guide, read by ψ")
+        self.estimator = PyramidEstimate() if cfg.estimate == "pyramid" else None
         self.last_estimate: torch.Tensor | None = None  # the grid's, of the last forward
-        psi_in = (24 if cfg.guided else 12) + (1 if cfg.cond else 0)
+        psi_in = (24 if cfg.reads_guide else 12) + (1 if cfg.cond else 0)
         psi_in += 12 if cfg.whole in ESTIMATING else 0
         film = FILM if cfg.whole else 0
         self.psi = EncoderDecoder(psi_in, 12, cfg.psi_width, film=film) if cfg.use_psi else None
@@ -157,9 +172,12 @@ class QuasiInvertibleNet(nn.Module):
         if self.psi is None:
             return None
         parts = [z]
-        if self.cfg.guided:
+        if self.cfg.reads_guide:
             if guide is None:
-                raise ValueError("this model is guided: pass the reference output as guide")
+                raise ValueError(
+                    "this model's ψ reads a guide: pass the reference output (guided) or the "
+                    "estimate of the whole photo (estimator.photo)"
+                )
             parts.append(self.haar(guide))
         if self.cfg.cond:
             if cond is None:

@@ -210,6 +210,7 @@ FLAGS: dict[str, tuple[tuple[str, ...], str | dict[str, str]]] = {
     "blocks": (ONE_MODEL, ARCH),
     "refine": (ONE_MODEL, ARCH),
     "whole": (ONE_MODEL, ARCH),
+    "estimate": (ONE_MODEL, ARCH),
     "loss_weights": (ONE_MODEL, LOSS),
     "adversarial": (ONE_MODEL, LOSS),
     "no_psi": (ONE_MODEL, ARCH),
@@ -349,6 +350,10 @@ def one_model_config(args: argparse.Namespace, command: str):
         cfg.net.whole = "" if args.whole == "none" else args.whole
         if cfg.net.whole in ESTIMATING and not cfg.loss.estimate:
             cfg.loss.estimate = cfg.loss.approx
+    if getattr(args, "estimate", None) is not None:
+        cfg.net.estimate = "" if args.estimate == "none" else args.estimate
+        if cfg.net.estimate:  # the estimate stands in for the operator: a learned model
+            cfg.net.guided = False
     if args.no_psi:
         cfg.net.use_psi = False
     if args.guided:

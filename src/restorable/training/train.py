@@ -107,6 +107,9 @@ class TrainConfig:
     param_values: list[float] = field(default_factory=list)
     # a user's edit learned from examples: [BEFORE, AFTER] folders (op is then the model's name)
     pairs: list[str] | None = None
+    # minutes to fit a learned estimate (net.estimate) before training, when it is not carried
+    # on already fitted (training/estimate_fit.py)
+    estimate_minutes: float = 3.0
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -347,6 +350,13 @@ class Batch:
     x: torch.Tensor
     y: torch.Tensor
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
+    # what ψ reads as its guide when that is not the target: a learned estimate's crops
+    estimate: torch.Tensor | None = None
+
+    def guide(self, guided: bool) -> torch.Tensor | None:
+        """ψ's guide: the learned estimate's crops; else, for a guided model, the target f(I)
+        (the operator's output, which apply computes); else none."""
+        return self.estimate if self.estimate is not None else (self.y if guided else None)
 
 
 class CropSource:
@@ -368,10 +378,28 @@ class CropSource:
         self.settings = torch.tensor([normalise(cfg.net.cond, v) for v in setting_values(cfg)])
         # a whole-photo ψ reads each crop's photo as a thumbnail: one per photo, made once
         self.thumbs = [photo_thumbnail(p[0]) for p in self.crops.pairs] if cfg.net.whole else None
+        self.estimator = None  # a learned estimate of f (use_estimator), whose crops ψ reads
+        self.estimates: list[np.ndarray] = []
+
+    def use_estimator(self, estimator, progress: bool = False) -> None:
+        """Cache the (fitted, frozen) estimator's output on every whole training photo, uint8
+        as apply hands it to ψ; each batch then carries its crops, turned as the crops are."""
+        self.estimator = estimator
+        self.estimates = [
+            estimator.photo(p[0])
+            for p in tqdm(self.crops.pairs, desc="estimates", disable=not progress, leave=False)
+        ]
 
     def batch(self, size: int) -> Batch:
         xb, yb, kb, where = self.crops.placed_batch(size)
         x, y = _to_tensor(xb, self.device), _to_tensor(yb, self.device)
+        estimate = None
+        if self.estimates:
+            c, crops = self.crops.crop, []
+            for i, top, left, k, flip in where:
+                e = np.rot90(self.estimates[i][top : top + c, left : left + c], k)
+                crops.append(e[:, ::-1] if flip else e)
+            estimate = _to_tensor(np.stack(crops), self.device)
         # a conditioned model reads each crop's setting (normalised); others take no extra input
         cond = self.cfg.net.cond
         extra = {"cond": self.settings[torch.from_numpy(kb)].to(self.device)} if cond else {}
@@ -384,19 +412,27 @@ class CropSource:
                 boxes.append(box)
             extra["thumb"] = torch.cat(thumbs).to(self.device)
             extra["box"] = torch.tensor(boxes, dtype=torch.float32, device=self.device)
-        return Batch(x, y, extra)
+        return Batch(x, y, extra, estimate)
 
     def validation(self) -> Batch:
         """The fixed progress crops (:func:`_val_crops`), at :func:`val_setting` if conditioned,
         with their photos' thumbnails for a whole-photo ψ."""
         vx, vy, whole = _val_crops(self.cfg)
+        estimate = None
+        if self.estimator is not None:  # the estimate of each whole photo, cropped alike
+            s = vx.shape[1]
+            crops = []
+            for x, _ in training_pairs(self.cfg, "val", limit=len(vx)):
+                t, left = (x.shape[0] - s) // 2, (x.shape[1] - s) // 2
+                crops.append(self.estimator.photo(x)[t : t + s, left : left + s])
+            estimate = _to_tensor(np.stack(crops), self.device)
         vx, vy = _to_tensor(vx, self.device), _to_tensor(vy, self.device)
         setting = val_setting(self.cfg)
         extra = {} if setting is None else {"cond": normalise(self.cfg.net.cond, setting)}
         if self.thumbs is not None:
             extra["thumb"] = torch.cat([t for t, _ in whole]).to(self.device)
             extra["box"] = torch.cat([b for _, b in whole]).to(self.device)
-        return Batch(vx, vy, extra)
+        return Batch(vx, vy, extra, estimate)
 
     def state(self) -> dict:
         return self.crops.state()
@@ -410,11 +446,16 @@ def validate(net, cfg: TrainConfig, val: Batch) -> dict[str, float]:
     """Approximation and restoration PSNR of ``net`` on the validation batch, restored from the
     8-bit output with Δ = 0 as ``restore`` runs."""
     net.eval()
-    out, _ = net(val.x, val.y if cfg.net.guided else None, **val.extra)
+    out, _ = net(val.x, val.guide(cfg.net.guided), **val.extra)
     stored = quantize(out)
     restored = net.inverse(stored)
     net.train()
     return {"val_approx_psnr": _psnr(stored, val.y), "val_restore_psnr": _psnr(restored, val.x)}
+
+
+def net_estimator(net):
+    """The learned estimate of f a network runs on the whole photo (None for most)."""
+    return getattr(net, "estimator", None)
 
 
 def _setup_device(cfg: TrainConfig) -> tuple[str, int, bool]:
@@ -461,7 +502,6 @@ class Trainer(Loop):
         self.run_dir = Path(cfg.run_dir.format(op=cfg.op))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.source = source or CropSource(cfg, self.device, self.rank, progress)
-        self.val = self.source.validation()
 
         net = build_net(cfg.net)  # ours, or a baseline (NetConfig.arch)
         self.prior = prior_training(cfg.init_from, cfg.name or cfg.op)  # carrying this model on?
@@ -472,6 +512,8 @@ class Trainer(Loop):
             if (grown or dropped) and self.rank == 0:
                 what = "grows ρ (as the identity)" if grown else "drops ρ (this model has none)"
                 print(f"starting from {Path(cfg.init_from).name}: {what}")
+        self.estimate_fit = self._fit_estimate(net) if net_estimator(net) is not None else None
+        self.val = self.source.validation()
         self.net = net.to(self.device, memory_format=torch.channels_last)
         self.fwd_bf16, self.inv_bf16 = autocast_passes(cfg)
         self.kind = "cuda" if self.device.startswith("cuda") else "cpu"
@@ -497,6 +539,32 @@ class Trainer(Loop):
         self.rng = np.random.default_rng(cfg.seed + 7)  # the JPEG qualities and chroma
         self.loss_avg: float | None = None  # running mean of the loss, to log sudden spikes
         self.spikes: list[list] = []  # [step, loss / running mean, gradient norm] since the log
+
+    def _fit_estimate(self, net) -> dict | None:
+        """Fit the learned estimate first unless it came fitted (carried on), freeze it, and
+        hand it to the crops' source; returns what the fit did (None if it came fitted)."""
+        from restorable.training.estimate_fit import fit_estimate
+
+        est = net_estimator(net)
+        fitted = bool(est.llf.a.abs().sum() > 0)
+        record = None
+        if not fitted:
+            record = fit_estimate(
+                est,
+                self.source.crops.pairs,
+                self.cfg.estimate_minutes,
+                crop=self.cfg.crop,
+                seed=self.cfg.seed,
+                progress=self.progress and self.lead,
+            )
+            if self.lead:
+                print(f"estimate fitted: {record['steps']} steps, {record['minutes']} min")
+        for p in est.parameters():
+            p.requires_grad_(False)
+        est.eval()
+        if hasattr(self.source, "use_estimator"):
+            self.source.use_estimator(est, self.progress and self.lead)
+        return record
 
     @property
     def ckpt_path(self) -> Path:
@@ -538,6 +606,10 @@ class Trainer(Loop):
         # may since have been overwritten by this very run's finished weights)
         self.prior = state.get("prior", self.prior)
         self.rng = np.random.default_rng(self.cfg.seed + 7 + self.step_no)
+        est = net_estimator(self.net)
+        if est is not None:  # the checkpoint's fitted estimate, not the one fitted at start
+            self.source.use_estimator(est, self.progress and self.lead)
+            self.val = self.source.validation()
         return True
 
     def checkpoint(self) -> Path:
@@ -585,6 +657,7 @@ class Trainer(Loop):
             **({"augment": asdict(cfg.augment)} if cfg.augment else {}),
             **({"param_values": setting_values(cfg)} if cfg.net.cond else {}),
             **({"pairs": _pairs_record(cfg)} if cfg.pairs else {}),
+            **({"estimate_fit": self.estimate_fit} if self.estimate_fit else {}),
             "final": final,
             "trained_minutes": round(self.trained_s() / 60, 1),
         }
@@ -617,7 +690,7 @@ class Trainer(Loop):
             g["lr"] = lr
         b = self.source.batch(cfg.batch)
         with torch.autocast(kind, torch.bfloat16, enabled=self.fwd_bf16):
-            out, delta = self.model(b.x, b.y if cfg.net.guided else None, **b.extra)
+            out, delta = self.model(b.x, b.guide(cfg.net.guided), **b.extra)
         out, delta = out.float(), delta.float()
         original = b.x
         if cfg.share and step % 2 == 1:  # a share (resize, then real JPEG) every other batch

@@ -1,0 +1,196 @@
+"""A learned local Laplacian filter: a ψ candidate shaped like the fast LLF (issue #26, llf).
+
+llf-learned stayed far under the paper (26.5 dB approximation against 32.3) however ψ was fed:
+FiLM, the grid and a plain CNN all reach about 24 dB alone on llf in 2.5 CPU minutes
+(results/psi_curves.json). The local Laplacian filter is not a CNN-friendly function: each
+output Laplacian coefficient at level l, pixel p is the coefficient of the pyramid of a
+pointwise-remapped image r(x - g) with g = G_l[x](p) (Paris et al. 2011), and the fast
+algorithm (Aubry et al. 2014) evaluates it for K values g_k and interpolates between the two
+nearest. That is a handful of linear pyramid operations around one pointwise nonlinearity, so a
+network of the same shape can learn it with a hundred weights where a CNN needs many layers:
+
+    Y ──► for k in 1..K: h_k,l = r_l(Y - g_k)  (r_l learned, piecewise linear, one per level)
+      ──► Laplacian pyramids ──► level l: Σ_k hat_k(G_l[Y](p)) · L_l[h_k,l](p)
+      ──► added to Y's own bands, collapsed ──► Y'  ──► RGB · Y' / Y
+
+The remappings start at zero, so the candidate starts as the identity. The photo's
+coarse levels, which a training crop does not contain, come from the same construction run on
+the thumbnail of the whole photo (its own weights), its change sampled at the crop's pixels.
+
+Measured alone (``benchmarks/psi_curves.py --ops llf --candidates pyramid --lr 1e-2``, 384-px
+photos): 29.5 dB after 2.5 CPU minutes, where the FiLM, grid and plain CNN ψ's reached 24.2-24.3.
+Paris et al.'s own r, fitted by these hinges and run through these pyramids, reaches 37.0 dB: the
+ceiling of the form at 64 sampled levels. It runs on the whole photo, once (its coarse levels
+reach across it), as a guided model's classic operator does, so tiles read the same estimate.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from restorable.network.global_psi import LocalPsi, ThumbEncoder
+
+_BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
+
+
+def _luma(x: torch.Tensor) -> torch.Tensor:
+    return 0.2126 * x[:, 0:1] + 0.7152 * x[:, 1:2] + 0.0722 * x[:, 2:3]
+
+
+def blur(x: torch.Tensor) -> torch.Tensor:
+    """Separable 5-tap binomial blur per channel (Burt & Adelson's kernel), reflected edges."""
+    c = x.shape[1]
+    k = _BINOMIAL.to(x)
+    x = F.pad(x, (2, 2, 2, 2), mode="reflect" if min(x.shape[-2:]) > 2 else "replicate")
+    x = F.conv2d(x, k.view(1, 1, 1, 5).expand(c, 1, 1, 5), groups=c)
+    return F.conv2d(x, k.view(1, 1, 5, 1).expand(c, 1, 5, 1), groups=c)
+
+
+def _up(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Burt & Adelson's expand (OpenCV's pyrUp): zeros between the samples, blur, times 4. The
+    detail boost amplifies how a band is defined: with a bilinear expand instead, the exact
+    LLF remapping built from these pyramids reached only 25.8 dB of the operator's output."""
+    b, c, h, w = x.shape
+    z = x.new_zeros(b, c, 2 * h, 2 * w)
+    z[..., ::2, ::2] = x
+    return 4 * blur(z)[..., : size[0], : size[1]]
+
+
+def pyramids(x: torch.Tensor, levels: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """(Laplacian bands 0..levels-1, Gaussian levels 0..levels) of (B, C, H, W)."""
+    gauss = [x]
+    for _ in range(levels):
+        gauss.append(blur(gauss[-1])[..., ::2, ::2])
+    bands = [g - _up(n, g.shape[-2:]) for g, n in zip(gauss, gauss[1:], strict=False)]
+    return bands, gauss
+
+
+def collapse(bands: list[torch.Tensor]) -> torch.Tensor:
+    """Sum of bands, each upsampled to the next finer one's size."""
+    out = bands[-1]
+    for b in reversed(bands[:-1]):
+        out = _up(out, b.shape[-2:]) + b
+    return out
+
+
+# Knots of the remapping's basis: r(d) = d + Σ_j a_j (relu(d - t_j) - relu(-d - t_j)), any odd
+# piecewise-linear function of the difference with kinks there (Paris et al.'s r is odd, has its
+# detail/edge kink at sigma_r and its steep part near 0, hence the knots crowd towards 0).
+KNOTS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4)
+A_SCALE = 20.0  # the hinge coefficients are stored divided by this: Paris et al.'s r has slopes
+# near 20, which Adam's per-step moves of about the learning rate would take thousands of steps
+SAMPLES = 64  # sampled levels g_k: with Paris et al.'s own r, 16 / 64 / 128 reach 30.2 / 34.5 /
+# 36.1 dB of the operator's output on 4 validation photos (it samples 256)
+
+
+def full_depth(h: int, w: int) -> int:
+    """Pyramid depth as the operator's: the coarsest level is 1-2 pixels on the short side."""
+    return max(1, math.ceil(math.log2(min(h, w))))
+
+
+class LearnedLaplacian(nn.Module):
+    """Y (B, 1, H, W) → Y' - Y, a fast local Laplacian filter with a learned remapping r.
+
+    One odd piecewise-linear r for every level, as in Paris et al. (so it fits on crops and
+    runs at the whole photo's depth), and a learned gain per level. r is linear in its hinge
+    coefficients, so the K remapped copies cost K·J multiply-adds per pixel before their
+    pyramids: a 1×1-conv MLP in its place cost 20 times more per step (measured)."""
+
+    def __init__(self, k: int = SAMPLES, max_levels: int = 16):
+        super().__init__()
+        self.k = k
+        self.register_buffer("g", torch.linspace(0.0, 1.0, k), persistent=False)
+        self.register_buffer("t", torch.tensor(KNOTS), persistent=False)
+        self.a = nn.Parameter(torch.zeros(len(KNOTS)))
+        self.gain = nn.Parameter(torch.ones(max_levels))
+
+    def remap(self, d: torch.Tensor) -> torch.Tensor:
+        """r(d) - d for a tensor of differences."""
+        out = torch.zeros_like(d)
+        a = self.a * A_SCALE
+        for j in range(len(KNOTS)):
+            t = self.t[j]
+            out = out + a[j] * (F.relu(d - t) - F.relu(-d - t))
+        return out
+
+    def hats(self, g: torch.Tensor) -> torch.Tensor:
+        """(B, K, h, w) linear-interpolation weights of each g_k at the local level g."""
+        step = 1.0 / (self.k - 1)
+        return torch.clamp(1 - (g.clamp(0, 1) - self.g.view(1, -1, 1, 1)).abs() / step, min=0)
+
+    def forward(self, y: torch.Tensor, levels: int | None = None, chunk: int = 0) -> torch.Tensor:
+        """``chunk`` > 0: the sampled levels g_k that many at a time (the same sum, in
+        order): a 24-megapixel photo's K remapped copies would take 6 GB at once."""
+        levels = min(levels or full_depth(*y.shape[-2:]), self.gain.numel())
+        _, gauss = pyramids(y, levels)
+        step = chunk if chunk > 0 else self.k
+        changes = [torch.zeros_like(g) for g in gauss]
+        for k0 in range(0, self.k, step):
+            g = self.g[k0 : k0 + step]
+            bands, _ = pyramids(self.remap(y - g.view(1, -1, 1, 1)), levels)
+            for lvl in range(levels):
+                hats = self.hats(gauss[lvl])[:, k0 : k0 + step]
+                changes[lvl] = changes[lvl] + (hats * bands[lvl]).sum(1, keepdim=True)
+        return collapse([self.gain[lvl] * c for lvl, c in enumerate(changes[:-1])] + changes[-1:])
+
+
+class PyramidEstimate(nn.Module):
+    """photo → an estimate of f(photo): the learned LLF on its luma at full depth, applied to
+    RGB as Y'/Y (llf's colour mode), clipped like the operator's output.
+
+    A learned model with ``NetConfig.estimate = "pyramid"`` runs it once on the whole photo and
+    ψ reads the result as a guided model's ψ reads the classic operator's: fitted first on the
+    training pairs (``training/estimate_fit.py``), then frozen."""
+
+    def __init__(self, k: int = SAMPLES):
+        super().__init__()
+        self.llf = LearnedLaplacian(k)
+
+    def forward(self, img: torch.Tensor, chunk: int = 0) -> torch.Tensor:
+        y = _luma(img)
+        ratio = (y + self.llf(y, chunk=chunk)).clamp(0, 1.5) / y.clamp(min=1e-3)
+        return (img * ratio).clamp(0, 1)
+
+    @torch.no_grad()
+    def photo(self, img: np.ndarray) -> np.ndarray:
+        """The estimate of a whole HxWx3 photo (uint8, or float in [0, 1]) as uint8: how
+        training caches it and apply hands it to ψ. Eight sampled levels at a time, in float32,
+        on the CPU: about 0.6 GB at 24 megapixels beyond the photo."""
+        x = torch.from_numpy(np.ascontiguousarray(img[..., :3])).permute(2, 0, 1)[None].float()
+        x = x / 255 if img.dtype == np.uint8 else x
+        out = self.to("cpu")(x, chunk=8)[0].permute(1, 2, 0).numpy()
+        return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
+
+
+class PyramidPsi(nn.Module):
+    """Candidate (i): the learned local Laplacian alone, on the crop at the crop's full depth
+    (on a whole photo, at the photo's: run once per photo, as a guided model's operator is)."""
+
+    def __init__(self):
+        super().__init__()
+        self.est = PyramidEstimate()
+
+    def forward(self, crop, thumb, box):
+        return self.est(crop)
+
+
+class PyramidFilmPsi(nn.Module):
+    """Candidate (j): the learned local Laplacian, then a FiLM-modulated LocalPsi on (crop,
+    estimate) for what it cannot do."""
+
+    def __init__(self, width: int = 24, z: int = 64):
+        super().__init__()
+        self.est = PyramidEstimate()
+        self.enc = ThumbEncoder(out=z)
+        self.net = LocalPsi(width, film=z, extra=3)
+
+    def forward(self, crop, thumb, box):
+        return self.net(self.est(crop), self.enc(thumb), extra=crop)
+
+
+CANDIDATES = {"pyramid": PyramidPsi, "pyramidfilm": PyramidFilmPsi}
