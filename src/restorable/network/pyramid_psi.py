@@ -110,18 +110,22 @@ class LearnedLaplacian(nn.Module):
         self.gain = nn.Parameter(torch.ones(max_levels))
 
     def remap(self, d: torch.Tensor) -> torch.Tensor:
-        """r(d) - d for a tensor of differences."""
-        out = torch.zeros_like(d)
+        """r(d) - d for a tensor of differences: sign(d) Σ_j a_j relu(|d| - t_j), the odd hinge
+        sum written once for both signs (a third of the passes over the K copies; evaluating
+        each |d| on its segment's line by ``bucketize`` and gathers measured no faster)."""
+        mag = d.abs()
         a = self.a * A_SCALE
-        for j in range(len(KNOTS)):
-            t = self.t[j]
-            out = out + a[j] * (F.relu(d - t) - F.relu(-d - t))
-        return out
+        out = a[0] * F.relu(mag - self.t[0])
+        for j in range(1, len(KNOTS)):
+            out = out + a[j] * F.relu(mag - self.t[j])
+        return out * torch.sign(d)
 
-    def hats(self, g: torch.Tensor) -> torch.Tensor:
-        """(B, K, h, w) linear-interpolation weights of each g_k at the local level g."""
+    def hats(self, g: torch.Tensor, k0: int = 0, k1: int | None = None) -> torch.Tensor:
+        """(B, k1 - k0, h, w) linear-interpolation weights of the sampled levels g_k0..g_k1-1
+        at the local level g."""
         step = 1.0 / (self.k - 1)
-        return torch.clamp(1 - (g.clamp(0, 1) - self.g.view(1, -1, 1, 1)).abs() / step, min=0)
+        gk = self.g[k0:k1].view(1, -1, 1, 1)
+        return torch.clamp(1 - (g.clamp(0, 1) - gk).abs() / step, min=0)
 
     def forward(self, y: torch.Tensor, levels: int | None = None, chunk: int = 0) -> torch.Tensor:
         """``chunk`` > 0: the sampled levels g_k that many at a time (the same sum, in
@@ -134,7 +138,7 @@ class LearnedLaplacian(nn.Module):
             g = self.g[k0 : k0 + step]
             bands, _ = pyramids(self.remap(y - g.view(1, -1, 1, 1)), levels)
             for lvl in range(levels):
-                hats = self.hats(gauss[lvl])[:, k0 : k0 + step]
+                hats = self.hats(gauss[lvl], k0, k0 + step)
                 changes[lvl] = changes[lvl] + (hats * bands[lvl]).sum(1, keepdim=True)
         return collapse([self.gain[lvl] * c for lvl, c in enumerate(changes[:-1])] + changes[-1:])
 
