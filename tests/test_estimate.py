@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from restorable import reference
@@ -55,6 +56,22 @@ def test_sampled_levels_in_chunks_sum_to_the_same() -> None:
     x = torch.from_numpy(_photo(75, 101)).permute(2, 0, 1)[None].float() / 255
     with torch.no_grad():
         assert torch.allclose(est(x), est(x, chunk=5), atol=1e-5)
+
+
+@pytest.mark.parametrize("size", [(101, 133), (37, 300), (64, 64), (2, 9)])
+def test_the_photo_path_computes_what_training_computes(size: tuple[int, int]) -> None:
+    """apply's NumPy/OpenCV path (estimator.photo) is the torch forward training fits and
+    differentiates, to rounding: down to the 1-2 px levels, whatever the sides."""
+    est = _paris_fitted()
+    with torch.no_grad():
+        est.llf.gain.copy_(torch.linspace(0.7, 1.3, est.llf.gain.numel()))
+    img = _photo(*size, seed=3)
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        want = est(x)[0].permute(1, 2, 0).numpy()
+    want = np.clip(np.rint(want * 255), 0, 255).astype(np.uint8)
+    diff = np.abs(est.photo(img).astype(int) - want)
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
 
 
 def test_its_form_holds_the_local_laplacian_filter() -> None:
