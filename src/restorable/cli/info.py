@@ -55,6 +55,8 @@ def describe_card(card: dict) -> list[str]:
     name = card.get("name") or card.get("op", "?")
     net, t, m = card.get("net") or {}, card.get("training") or {}, card.get("metrics") or {}
     guided = "guided by the classic operator" if net.get("guided") else "unguided (learned)"
+    if net.get("estimate"):  # a learned model whose ψ reads its own estimate of f
+        guided += f", ψ reads a learned {net['estimate']} estimate of f"
     lines = [
         f"{name}  ({card.get('version', '?')}; operator {card.get('op', '?')}, "
         f"variant {_variant(card)})",
