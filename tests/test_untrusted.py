@@ -113,6 +113,41 @@ def test_a_model_file_linked_from_outside_its_folder_is_not_loaded(tmp_path: Pat
         load("l0", folder)
 
 
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda card: card["net"].update(estimate="evil"),
+        lambda card: card["net"].update(whole=5),
+        lambda card: card["net"].update(blocks="eight"),
+        lambda card: card["net"].update(unknown_switch=True),
+        lambda card: card.update(net=[1, 2]),
+    ],
+)
+def test_a_spoilt_card_is_one_line(tmp_path: Path, spoil) -> None:
+    """A models folder is untrusted: a card that names an unknown path or estimate, a field of
+    the wrong type or an unknown one is a one-line error from load, not a traceback."""
+    _copy_model("l0", tmp_path)
+    card = json.loads((tmp_path / "l0.json").read_text())
+    spoil(card)
+    (tmp_path / "l0.json").write_text(json.dumps(card))
+    with pytest.raises(RestorableError) as caught:
+        load("l0", tmp_path)
+    assert "\n" not in str(caught.value) and "l0.json" in str(caught.value)
+
+
+def test_weights_that_do_not_fit_their_card_are_one_line(tmp_path: Path) -> None:
+    _copy_model("l0", tmp_path)
+    card = json.loads((tmp_path / "l0.json").read_text())
+    card["net"]["blocks"] = 2  # the shipped weights have 8
+    (tmp_path / "l0.json").write_text(json.dumps(card))
+    with pytest.raises(RestorableError, match="do not fit") as caught:
+        load("l0", tmp_path)
+    assert "\n" not in str(caught.value)
+    (tmp_path / "l0.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(RestorableError, match="do not fit"):
+        load("l0", tmp_path)
+
+
 # --- records ----------------------------------------------------------------------------------
 
 

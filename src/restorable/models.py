@@ -620,9 +620,18 @@ def load(
         have = " ".join(available_models(weights_dir)) or "none"
         raise RestorableError(f"no restorable model for {op!r} in {where} (models there: {have})")
     card_path, weights = folder / f"{op}.json", folder / f"{op}.safetensors"
-    card = ModelCard(**json.loads(card_path.read_text()))
-    net = build_net(NetConfig(**card.net))  # ours, or a baseline when card.net["arch"] says so
-    net.load_state_dict(load_file(str(weights)))
+    # a models folder is the user's (and what is copied into it from elsewhere): its card and
+    # weights are untrusted files, so whatever they get wrong is one line, not a traceback
+    try:
+        card = ModelCard(**json.loads(card_path.read_text()))
+        net = build_net(NetConfig(**card.net))  # ours, or a baseline as card.net["arch"] says
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise RestorableError(f"{card_path}: not a model card this version reads ({e})") from e
+    try:
+        net.load_state_dict(load_file(str(weights)))
+    except Exception as e:  # safetensors' own errors, or tensors that do not fit the card
+        what = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise RestorableError(f"{weights}: weights that do not fit its card ({what})") from e
     return RestorableModel(net, card, device, precision)
 
 
