@@ -311,8 +311,8 @@ def test_bwp_is_grey_matches_the_model_histogram_and_is_deterministic(sample_img
     np.testing.assert_array_equal(out[:, :, 0], out[:, :, 2])
     np.testing.assert_array_equal(out, detail.bwp(sample_img))
     tone_q, _ = detail._model_stats(out[:, :, 0].size)
-    out_q = np.quantile(out[:, :, 0], detail._PROBS)
-    grey_q = np.quantile(detail._luminance(sample_img), detail._PROBS)
+    out_q = np.quantile(out[:, :, 0], detail.QUANTILE_PROBS)
+    grey_q = np.quantile(detail._luminance(sample_img), detail.QUANTILE_PROBS)
     # The slope-limited match follows the model's tones closely, not exactly.
     assert np.abs(out_q - tone_q).mean() < 0.02
     assert np.abs(grey_q - tone_q).mean() > 0.05  # the sample's own tones are far from it
@@ -321,8 +321,8 @@ def test_bwp_is_grey_matches_the_model_histogram_and_is_deterministic(sample_img
 def test_bwp_tone_curve_slopes_stay_within_their_limits():
     x = np.linspace(0.0, 1.0, 2001, dtype=np.float32) ** 2  # crowded dark tones: a steep match
     tone_q, _ = detail._model_stats(x.size)
-    exact = detail._match_histogram(x, tone_q)
-    limited = detail._match_histogram(x, tone_q, 2.0, 0.3)
+    exact = detail.match_histogram(x, tone_q)
+    limited = detail.match_histogram(x, tone_q, 2.0, 0.3)
     assert (np.diff(exact) / np.diff(x)).max() > 3.0  # the unlimited curve is steeper
     slopes = np.diff(limited[::10].astype(np.float64)) / np.diff(x[::10])  # above float32 noise
     assert 0.3 - 1e-3 <= slopes.min() and slopes.max() <= 2.0 + 1e-2
@@ -347,12 +347,13 @@ def test_bwp_turns_no_smooth_8bit_ramp_into_bands():
 def test_bwp_moves_gradients_towards_the_model(sample_img):
     grey = detail._luminance(sample_img)
     tone_q, grad_q = detail._model_stats(grey.size)
-    matched = detail._match_histogram(grey, tone_q)
-    remap = detail._gradient_transfer(matched, grad_q, detail.BWP_MAX_GAIN, detail.BWP_NOISE)
+    matched = detail.match_histogram(grey, tone_q)
+    remap = detail.gradient_transfer(matched, grad_q, detail.BWP_MAX_GAIN, detail.BWP_NOISE)
     moved = detail.local_laplacian(matched, remap, levels=32)
 
     def dist(x):
-        return np.abs(np.quantile(detail._gradient_magnitude(x), detail._PROBS) - grad_q).mean()
+        grads = np.quantile(detail.gradient_magnitude(x), detail.QUANTILE_PROBS)
+        return np.abs(grads - grad_q).mean()
 
     assert dist(moved) < 0.7 * dist(matched)
 

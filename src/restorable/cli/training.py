@@ -101,11 +101,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument(
         "--estimate",
-        choices=["none", "pyramid"],
+        choices=["none", "pyramid", "histogram"],
         help="a learned estimate of f(I) that ψ reads as a guided model's ψ reads the "
         "operator's output, run on the whole photo: pyramid (a learned local Laplacian filter, "
-        "network/pyramid_psi.py), fitted before training; on a guided model carried on with "
-        "--init-from it makes a learned one (no operator at apply time)",
+        "network/pyramid_psi.py) or histogram (tones and texture moved to learned "
+        "distributions, network/histogram_psi.py), fitted before training; on a guided model "
+        "carried on with --init-from it makes a learned one (no operator at apply time)",
     )
     s.add_argument(
         "--loss-weights",

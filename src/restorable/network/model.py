@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from restorable.network.histogram_psi import HistogramEstimate
 from restorable.network.invertible import (
     AffineCoupling,
     HaarDownsample,
@@ -46,6 +47,10 @@ MULTIPLE = 8  # input sides must be divisible by this (pad and crop back)
 # Pixels per side one restored pixel depends on through H⁻¹ and φ⁻¹ (models.py's
 # RESTORE_RECEPTIVE_FIELD; tests/test_network.py measures both)
 RESTORE_REACH = 96
+
+
+# the learned estimates of f a model can run on the whole photo (NetConfig.estimate)
+ESTIMATES = {"pyramid": PyramidEstimate, "histogram": HistogramEstimate}
 
 
 @dataclass
@@ -75,7 +80,8 @@ class NetConfig:
     whole: str = ""
     # a learned estimate of f(I) run on the whole photo, which ψ reads as a guided model's ψ
     # reads the operator's output: "" none, "pyramid" a learned local Laplacian filter
-    # (network/pyramid_psi.py; fitted, then frozen, before training: training/estimate_fit.py)
+    # (network/pyramid_psi.py), "histogram" a learned two-histogram tone and texture transfer
+    # (network/histogram_psi.py); fitted, then frozen, before training (training/estimate_fit.py)
     estimate: str = ""
 
     @property
@@ -106,11 +112,12 @@ class QuasiInvertibleNet(nn.Module):
         if cfg.whole and not cfg.use_psi:
             raise ValueError("the whole-photo path enters through ψ: it needs ψ")
         self.whole = WholePhotoPath(cfg.whole) if cfg.whole else None
-        if cfg.estimate not in ("", "pyramid"):
-            raise ValueError(f"unknown estimate {cfg.estimate!r}; choose from pyramid")
+        if cfg.estimate not in ("", *ESTIMATES):
+            known = ", ".join(ESTIMATES)
+            raise ValueError(f"unknown estimate {cfg.estimate!r}; choose from {known}")
         if cfg.estimate and (cfg.guided or not cfg.use_psi):
             raise ValueError("the learned estimate stands in for the guide, read by ψ")
-        self.estimator = PyramidEstimate() if cfg.estimate == "pyramid" else None
+        self.estimator = ESTIMATES[cfg.estimate]() if cfg.estimate else None
         self.last_estimate: torch.Tensor | None = None  # the grid's, of the last forward
         psi_in = (24 if cfg.reads_guide else 12) + (1 if cfg.cond else 0)
         psi_in += 12 if cfg.whole in ESTIMATING else 0

@@ -174,6 +174,10 @@ class PyramidEstimate(nn.Module):
         super().__init__()
         self.llf = LearnedLaplacian(k)
 
+    def fitted(self) -> bool:
+        """Whether the remapping has moved from zero (the identity): fitted, or carried on."""
+        return bool(self.llf.a.abs().sum() > 0)
+
     def forward(self, img: torch.Tensor, chunk: int = 0) -> torch.Tensor:
         y = _luma(img)
         ratio = (y + self.llf(y, chunk=chunk)).clamp(0, 1.5) / y.clamp(min=1e-3)

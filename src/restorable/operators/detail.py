@@ -345,21 +345,22 @@ def _model_photo() -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def _model_stats(pixels: int) -> tuple[np.ndarray, np.ndarray]:
-    """Quantiles (at _PROBS) of the model's tones and gradient magnitudes, the model resized to
-    ``pixels`` pixels (so that its texture is measured at the scale of the photo)."""
+    """Quantiles (at QUANTILE_PROBS) of the model's tones and gradient magnitudes, the model
+    resized to ``pixels`` pixels (so that its texture is measured at the scale of the photo)."""
     model = _model_photo()
     s = np.sqrt(pixels / model.size)
     if abs(s - 1.0) > 1e-3:
         size = (max(8, round(model.shape[1] * s)), max(8, round(model.shape[0] * s)))
         interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
         model = np.clip(cv2.resize(model, size, interpolation=interp), 0.0, 1.0)
-    return np.quantile(model, _PROBS), np.quantile(_gradient_magnitude(model), _PROBS)
+    grads = gradient_magnitude(model)
+    return np.quantile(model, QUANTILE_PROBS), np.quantile(grads, QUANTILE_PROBS)
 
 
-_PROBS = np.linspace(0.0, 1.0, 1025)
+QUANTILE_PROBS = np.linspace(0.0, 1.0, 1025)
 
 
-def _gradient_magnitude(x: np.ndarray) -> np.ndarray:
+def gradient_magnitude(x: np.ndarray) -> np.ndarray:
     gx = np.diff(x, axis=1, append=x[:, -1:])
     gy = np.diff(x, axis=0, append=x[-1:])
     return np.sqrt(gx * gx + gy * gy)
@@ -370,7 +371,7 @@ def _strictly_increasing(q: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(q) + np.arange(len(q)) * 1e-9
 
 
-def _match_histogram(
+def match_histogram(
     x: np.ndarray,
     target_q: np.ndarray,
     max_slope: float = np.inf,
@@ -385,13 +386,13 @@ def _match_histogram(
     shape where that is gentle. Written here because OpenCV's CLAHE and scikit-image's
     ``match_histograms`` have no such limit for a match to a given histogram.
     """
-    own_q = _strictly_increasing(np.quantile(x, _PROBS))
+    own_q = _strictly_increasing(np.quantile(x, QUANTILE_PROBS))
     if not np.isfinite(max_slope) and min_slope <= 0.0:
-        cdf = np.interp(x, own_q, _PROBS)
-        return np.interp(cdf, _PROBS, target_q).astype(np.float32)
+        cdf = np.interp(x, own_q, QUANTILE_PROBS)
+        return np.interp(cdf, QUANTILE_PROBS, target_q).astype(np.float32)
     grid = np.linspace(float(own_q[0]), float(own_q[-1]), bins + 1)
     width = max(float(own_q[-1] - own_q[0]), 1e-6) / bins
-    curve = np.interp(np.interp(grid, own_q, _PROBS), _PROBS, target_q)
+    curve = np.interp(np.interp(grid, own_q, QUANTILE_PROBS), QUANTILE_PROBS, target_q)
     lo, span = float(curve[0]), float(curve[-1] - curve[0])
     slope = np.diff(curve) / width
     for _ in range(16):
@@ -404,7 +405,7 @@ def _match_histogram(
     return np.interp(x, grid, curve).astype(np.float32)
 
 
-def _gradient_transfer(
+def gradient_transfer(
     x: np.ndarray, target_q: np.ndarray, max_gain: float = np.inf, noise: float = 0.0
 ) -> Callable[[np.ndarray], np.ndarray]:
     """Remapping d -> sign(d) f(|d|) with f = C_model^-1 ∘ C_x on gradient magnitudes.
@@ -417,7 +418,7 @@ def _gradient_transfer(
     turned into texture and bands). Tabulated on a fine uniform grid and evaluated by linear
     interpolation.
     """
-    src = _strictly_increasing(np.quantile(_gradient_magnitude(x), _PROBS))
+    src = _strictly_increasing(np.quantile(gradient_magnitude(x), QUANTILE_PROBS))
     dst = np.maximum.accumulate(target_q)
     src[0] = dst[0] = 0.0
     step = 1.0 / 4096
@@ -489,10 +490,10 @@ def bwp(
     grey = _luminance(np.clip(img, 0.0, 1.0))
     tone_q, grad_q = _model_stats(grey.size)
     min_slope = BWP_MIN_SLOPE if np.isfinite(max_slope) else 0.0
-    out = _match_histogram(grey, tone_q, max_slope, min_slope)
+    out = match_histogram(grey, tone_q, max_slope, min_slope)
     for _ in range(int(iterations)):
-        remap = _gradient_transfer(out, grad_q, max_gain, BWP_NOISE)
+        remap = gradient_transfer(out, grad_q, max_gain, BWP_NOISE)
         out = local_laplacian(out, remap, levels=levels)
-        out = _match_histogram(out, tone_q, max_slope, min_slope)
+        out = match_histogram(out, tone_q, max_slope, min_slope)
     out = np.clip(out, 0.0, 1.0).astype(np.float32)
     return np.repeat(out[:, :, None], 3, axis=2)

@@ -546,19 +546,21 @@ class Trainer(Loop):
         from restorable.training.estimate_fit import fit_estimate
 
         est = net_estimator(net)
-        fitted = bool(est.llf.a.abs().sum() > 0)
         record = None
-        if not fitted:
-            record = fit_estimate(
-                est,
-                self.source.crops.pairs,
-                self.cfg.estimate_minutes,
-                crop=self.cfg.crop,
-                seed=self.cfg.seed,
-                progress=self.progress and self.lead,
-            )
+        if not est.fitted():
+            if hasattr(est, "fit"):  # fitted by statistics of the whole pairs, not descent
+                record = est.fit(self.source.crops.pairs, progress=self.progress and self.lead)
+            else:
+                record = fit_estimate(
+                    est,
+                    self.source.crops.pairs,
+                    self.cfg.estimate_minutes,
+                    crop=self.cfg.crop,
+                    seed=self.cfg.seed,
+                    progress=self.progress and self.lead,
+                )
             if self.lead:
-                print(f"estimate fitted: {record['steps']} steps, {record['minutes']} min")
+                print(f"estimate fitted: {record}")
         for p in est.parameters():
             p.requires_grad_(False)
         est.eval()

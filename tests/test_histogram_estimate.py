@@ -1,0 +1,160 @@
+"""The learned two-histogram estimate (network/histogram_psi.py) a learned bwp-like model's ψ
+reads: the whole photo's tones and texture moved to targets learned from the pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from restorable import reference
+from restorable.models import ModelCard, RestorableModel, load, save_model
+from restorable.network.factory import build_net, load_weights
+from restorable.network.histogram_psi import HistogramEstimate
+from restorable.network.model import NetConfig
+
+
+def _photo(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A smooth colour photo with a tone gradient, edges and noise: a histogram to move."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    base = 0.25 + 0.5 * (x / w)[..., None] * np.array([1.0, 0.8, 0.6])
+    base = base + 0.15 * (np.sin(x / (5.0 + seed)) * np.cos(y / 11.0))[..., None]
+    base = base + 0.2 * ((x - w / 2) ** 2 + (y - h / 2) ** 2 < (h / 4) ** 2)[..., None]
+    img = np.clip(base + 0.03 * rng.standard_normal((h, w, 3)), 0, 1)
+    return (img * 255).round().astype(np.uint8)
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255**2 / max(mse, 1e-12)))
+
+
+def _bwp(x: np.ndarray) -> np.ndarray:
+    return (np.clip(reference("bwp")(x.astype(np.float32) / 255), 0, 1) * 255).round()
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[HistogramEstimate, list]:
+    pairs = [(x, _bwp(x).astype(np.uint8)) for x in (_photo(96, 128, s) for s in range(4))]
+    est = HistogramEstimate()
+    est.fit(pairs, progress=False)
+    return est, pairs
+
+
+def test_before_fitting_the_estimate_is_the_photos_grey() -> None:
+    img = _photo(40, 60)
+    est = HistogramEstimate()
+    assert not est.fitted()
+    out = est.photo(img)
+    grey = np.rint(img.astype(np.float32) @ np.array([0.2126, 0.7152, 0.0722], np.float32))
+    assert np.abs(out[..., 0].astype(int) - grey).max() <= 1
+    assert (out == out[..., :1]).all()
+
+
+def test_fitting_learns_bwp_from_pairs(fitted) -> None:
+    """From four pairs the targets reproduce the operator far better than its grey does, on
+    the pairs and on a photo not among them."""
+    est, pairs = fitted
+    assert est.fitted()
+    for x, y in [*pairs, (_photo(80, 112, 9), None)]:
+        y = _bwp(x) if y is None else y
+        grey = HistogramEstimate().photo(x)
+        assert _psnr(est.photo(x), y) > _psnr(grey, y) + 5
+        assert _psnr(est.photo(x), y) > 28
+
+
+def test_the_fit_is_deterministic(fitted) -> None:
+    est, pairs = fitted
+    again = HistogramEstimate()
+    again.fit(pairs, progress=False)
+    for a, b in zip(est.state_dict().values(), again.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_the_torch_forward_is_the_photo_path(fitted) -> None:
+    est, _ = fitted
+    img = _photo(50, 70, 5)
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+    got = np.rint(est(x)[0].permute(1, 2, 0).numpy() * 255)
+    np.testing.assert_array_equal(got, est.photo(img))
+
+
+def _model(est: HistogramEstimate) -> RestorableModel:
+    torch.manual_seed(0)
+    net = build_net(NetConfig(blocks=2, width=8, psi_width=8, estimate="histogram"))
+    with torch.no_grad():
+        for p in net.psi.parameters():
+            p.add_(0.03 * torch.randn_like(p))
+        net.estimator.load_state_dict(est.state_dict())
+    card = ModelCard(op="bwp", version="test", net=net.cfg.to_dict())
+    return RestorableModel(net.eval(), card)
+
+
+def test_a_model_with_it_is_learned_tiles_exactly_and_restores(fitted) -> None:
+    model = _model(fitted[0])
+    assert model.card.variant == "learned"
+    img = _photo(150, 700, 2)
+    np.testing.assert_array_equal(model.guide(img), model.net.estimator.photo(img))
+    one = model.apply(img, tile=None)
+    tiled = model.apply(img, tile=model.apply_overlap * 2 + 96)
+    assert np.abs(one.astype(int) - tiled).max() <= 1
+    assert (one != tiled).mean() < 1e-4
+    assert _psnr(model.restore(one), img) > 25  # untrained, but Δ = 0 is still close
+
+
+def test_its_targets_survive_fp16_shipping(fitted, tmp_path: Path) -> None:
+    """Weights ship fp16, but the learned targets stay fp32: the estimate is unchanged."""
+    model = _model(fitted[0])
+    save_model(model.net, model.card, tmp_path, half=True)
+    back = load("bwp", tmp_path)
+    assert back.net.estimator.fitted()
+    assert back.net.estimator.tone_q.dtype == torch.float32
+    img = _photo(90, 120, 7)
+    np.testing.assert_array_equal(back.guide(img), model.guide(img))
+
+
+def test_a_guided_model_carries_on_with_it_where_it_was() -> None:
+    guided = build_net(NetConfig(blocks=2, width=8, psi_width=8, guided=True)).eval()
+    learned = build_net(NetConfig(blocks=2, width=8, psi_width=8, estimate="histogram")).eval()
+    grown, dropped = load_weights(learned, guided.state_dict())
+    assert sorted(grown) == [f"estimator.{k}" for k in sorted(HistogramEstimate().state_dict())]
+    assert not dropped
+    x = torch.from_numpy(_photo(64, 64)).permute(2, 0, 1)[None].float() / 255
+    g = torch.rand_like(x)
+    with torch.no_grad():
+        assert torch.equal(guided(x, g)[0], learned(x, g)[0])
+
+
+def test_training_fits_it_first_and_ships_it_fitted(photos: Path, tmp_path: Path, monkeypatch):
+    """``train --estimate histogram``: the targets are fitted from the pairs before the first
+    step, recorded in the card, and the run's weights carry them (apply needs no operator)."""
+    import json
+
+    from restorable.training.train import TrainConfig, train
+
+    monkeypatch.setenv("RESTORABLE_CACHE", str(tmp_path / "cache"))
+    cfg = TrainConfig.from_dict(
+        {
+            "op": "bwp",
+            "name": "bwp-learned",
+            "photos": str(photos),
+            "steps": 2,
+            "batch": 2,
+            "crop": 32,
+            "max_side": 120,
+            "threads": 1,
+            "val_every": 2,
+            "run_dir": str(tmp_path / "run"),
+            "net": {"blocks": 2, "width": 8, "psi_width": 8, "estimate": "histogram"},
+        }
+    )
+    run = train(cfg, progress=False)
+    card = json.loads((run / "bwp-learned.json").read_text())
+    assert card["training"]["estimate_fit"]["photos"] >= 1
+    model = load("bwp-learned", run)
+    assert model.net.estimator.fitted() and not model.net.cfg.guided
+    img = _photo(64, 80, 3)
+    assert _psnr(model.guide(img), _bwp(img)) > _psnr(HistogramEstimate().photo(img), _bwp(img))
