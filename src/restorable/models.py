@@ -503,8 +503,9 @@ def write_weights(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     dtype = torch.float16 if half else torch.float32
-    # a module may ask to stay fp32 (``keep_fp32``): the histogram estimate's learned quantiles
-    # moved its output by up to 3 grey levels in fp16, for 12 kB saved
+    # a module may ask to stay fp32 (``keep_fp32``): the learned estimates, a few weights that
+    # ψ's training read exactly (the histogram estimate's quantiles in fp16 moved its output by
+    # up to 3 grey levels, for 12 kB saved)
     exact = {
         f"{name}.{key}" if name else key
         for name, module in net.named_modules()

@@ -170,6 +170,8 @@ class PyramidEstimate(nn.Module):
     ψ reads the result as a guided model's ψ reads the classic operator's: fitted first on the
     training pairs (``training/estimate_fit.py``), then frozen."""
 
+    keep_fp32 = True  # twenty-odd weights: shipped exact, as training cached its output
+
     def __init__(self, k: int = SAMPLES):
         super().__init__()
         self.llf = LearnedLaplacian(k)
@@ -194,36 +196,67 @@ class PyramidEstimate(nn.Module):
         faster than the batched torch form, and a few MB at a time beyond the photo. The
         remapping is piecewise linear with its kinks at ±t_j, so ``np.interp`` on those knots
         evaluates it exactly."""
-        x = np.asarray(img[..., :3], dtype=np.float32)
-        x = x / 255 if img.dtype == np.uint8 else x
-        y = np.ascontiguousarray(x @ np.asarray(_LUMA, dtype=np.float32))
+        x, y = _float_and_luma(img)
+        llf = self.llf
+        t = llf.t.double().numpy()
+        knots = np.concatenate([-t[::-1], t[1:]]) if t[0] == 0 else np.concatenate([-t[::-1], t])
+        knots = np.concatenate([[-2.0], knots, [2.0]])
+        values = llf.remap(torch.from_numpy(knots).float()).double().numpy()
+        (acc,), gauss = self._level_sums(y, [lambda d: np.interp(d, knots, values)])
+        gain = llf.gain.detach().double().numpy()
+        change = np.zeros_like(gauss[len(acc)])
+        for lvl in reversed(range(len(acc))):
+            change = _up_np(change, acc[lvl].shape) + np.float32(gain[lvl]) * acc[lvl]
+        ratio = np.clip(y + change, 0, 1.5) / np.maximum(y, 1e-3)
+        out = np.clip(x * ratio[..., None], 0, 1)
+        return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
+
+    def _level_sums(self, y: np.ndarray, remaps: list) -> tuple[list[list[np.ndarray]], list]:
+        """For each remapping r (of the difference d = Y - g_k, r(d) - d), the fast LLF's
+        per-level sums Σ_k hat_k(G_l[Y]) · L_l[r(Y - g_k)] (uncollapsed), and Y's Gaussian
+        pyramid: what :meth:`photo` collapses with the gains, and :meth:`basis` per hinge."""
         llf = self.llf
         levels = min(full_depth(*y.shape), llf.gain.numel())
         gauss = [y]
         for _ in range(levels):
             gauss.append(_down_np(gauss[-1]))
-        t = llf.t.double().numpy()
-        knots = np.concatenate([-t[::-1], t[1:]]) if t[0] == 0 else np.concatenate([-t[::-1], t])
-        knots = np.concatenate([[-2.0], knots, [2.0]])
-        values = llf.remap(torch.from_numpy(knots).float()).double().numpy()
-        gain = llf.gain.detach().double().numpy()
-        step = 1.0 / (llf.k - 1)
-        acc = [np.zeros_like(g) for g in gauss[:levels]]
+        step = np.float32(1.0 / (llf.k - 1))
+        acc = [[np.zeros_like(g) for g in gauss[:levels]] for _ in remaps]
         for gk in llf.g.double().numpy():
-            r = np.interp(y - np.float32(gk), knots, values).astype(np.float32)
-            for lvl in range(levels):
-                down = _down_np(r)
-                band = r - _up_np(down, r.shape)
-                hat = 1.0 - np.abs(gauss[lvl] - np.float32(gk)) / np.float32(step)
-                np.maximum(hat, 0.0, out=hat)
-                acc[lvl] += hat * band
-                r = down
-        change = np.zeros_like(gauss[levels])
-        for lvl in reversed(range(levels)):
-            change = _up_np(change, acc[lvl].shape) + np.float32(gain[lvl]) * acc[lvl]
-        ratio = np.clip(y + change, 0, 1.5) / np.maximum(y, 1e-3)
-        out = np.clip(x * ratio[..., None], 0, 1)
-        return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
+            d = y - np.float32(gk)
+            hats = [np.maximum(1.0 - np.abs(g - np.float32(gk)) / step, 0.0) for g in gauss]
+            for sums, remap in zip(acc, remaps, strict=True):
+                r = remap(d).astype(np.float32)
+                for lvl in range(levels):
+                    down = _down_np(r)
+                    sums[lvl] += hats[lvl] * (r - _up_np(down, r.shape))
+                    r = down
+        return acc, gauss
+
+    def basis(self, y: np.ndarray) -> np.ndarray:
+        """(levels, knots, H, W): the change of luma ``y`` (HxW float32) each hinge j of the
+        remapping makes at each pyramid level l, collapsed to full size. The estimate's change
+        is Σ_l,j gain_l · a_j · A_SCALE · basis[l, j]: linear in a for fixed gains and in the
+        gains for fixed a, which is how :func:`training.estimate_fit.fit_estimate` solves it."""
+        hinges = [
+            lambda d, t=float(t): np.sign(d) * np.maximum(np.abs(d) - np.float32(t), 0)
+            for t in self.llf.t.tolist()
+        ]
+        acc, gauss = self._level_sums(y, hinges)
+        out = np.zeros((len(acc[0]), len(acc)) + y.shape, np.float32)
+        for j, sums in enumerate(acc):
+            for lvl, c in enumerate(sums):
+                for finer in reversed(range(lvl)):
+                    c = _up_np(c, gauss[finer].shape)
+                out[lvl, j] = c
+        return out
+
+
+def _float_and_luma(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(HxWx3 float32 in [0, 1], its Rec. 709 luma) of a uint8 or float photo."""
+    x = np.asarray(img[..., :3], dtype=np.float32)
+    x = x / 255 if img.dtype == np.uint8 else x
+    return x, np.ascontiguousarray(x @ np.asarray(_LUMA, dtype=np.float32))
 
 
 class PyramidPsi(nn.Module):

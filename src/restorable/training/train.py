@@ -555,7 +555,6 @@ class Trainer(Loop):
                     est,
                     self.source.crops.pairs,
                     self.cfg.estimate_minutes,
-                    crop=self.cfg.crop,
                     seed=self.cfg.seed,
                     progress=self.progress and self.lead,
                 )
