@@ -158,3 +158,39 @@ def test_training_fits_it_first_and_ships_it_fitted(photos: Path, tmp_path: Path
     assert model.net.estimator.fitted() and not model.net.cfg.guided
     img = _photo(64, 80, 3)
     assert _psnr(model.guide(img), _bwp(img)) > _psnr(HistogramEstimate().photo(img), _bwp(img))
+
+
+def test_a_resumed_run_reads_its_fitted_estimate_and_does_not_fit_again(
+    photos: Path, tmp_path: Path, monkeypatch
+):
+    """``--resume`` of an estimate run: the checkpoint's fitted estimate, not a second fit,
+    and the card still says how it was fitted."""
+    import json
+
+    from restorable.training.train import TrainConfig, train
+
+    monkeypatch.setenv("RESTORABLE_CACHE", str(tmp_path / "cache"))
+    base = {
+        "op": "bwp",
+        "name": "bwp-learned",
+        "photos": str(photos),
+        "batch": 2,
+        "crop": 32,
+        "max_side": 120,
+        "threads": 1,
+        "val_every": 2,
+        "run_dir": str(tmp_path / "run"),
+        "net": {"blocks": 2, "width": 8, "psi_width": 8, "estimate": "histogram"},
+    }
+    train(TrainConfig.from_dict({**base, "steps": 2}), progress=False)
+    first = load("bwp-learned", tmp_path / "run").net.estimator.state_dict()
+
+    def refit(*args, **kwargs):
+        raise AssertionError("the estimate was fitted again")
+
+    monkeypatch.setattr(HistogramEstimate, "fit", refit)
+    run = train(TrainConfig.from_dict({**base, "steps": 4}), resume=True, progress=False)
+    card = json.loads((run / "bwp-learned.json").read_text())
+    assert card["training"]["steps"] == 4 and card["training"]["estimate_fit"]["photos"] >= 1
+    again = load("bwp-learned", run).net.estimator.state_dict()
+    assert all(torch.equal(first[k], again[k]) for k in first)

@@ -490,7 +490,7 @@ class Trainer(Loop):
     very steps a straight one takes.
     """
 
-    def __init__(self, cfg: TrainConfig, progress: bool = True, source=None):
+    def __init__(self, cfg: TrainConfig, progress: bool = True, source=None, resume=False):
         cfg.check()
         if cfg.pairs and cfg.net.guided:
             raise RestorableError(
@@ -512,6 +512,8 @@ class Trainer(Loop):
             if (grown or dropped) and self.rank == 0:
                 what = "grows ρ (as the identity)" if grown else "drops ρ (this model has none)"
                 print(f"starting from {Path(cfg.init_from).name}: {what}")
+        if resume and net_estimator(net) is not None:
+            self._checkpoint_estimate(net)
         self.estimate_fit = self._fit_estimate(net) if net_estimator(net) is not None else None
         self.val = self.source.validation()
         self.net = net.to(self.device, memory_format=torch.channels_last)
@@ -540,13 +542,24 @@ class Trainer(Loop):
         self.loss_avg: float | None = None  # running mean of the loss, to log sudden spikes
         self.spikes: list[list] = []  # [step, loss / running mean, gradient norm] since the log
 
+    def _checkpoint_estimate(self, net) -> None:
+        """A resumed run's estimate as its checkpoint holds it (fitted), so that it is not
+        fitted again (minutes) before :meth:`resume` reads the rest."""
+        if not self.ckpt_path.exists():
+            return
+        state = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
+        prefix = "estimator."
+        est = {k[len(prefix) :]: v for k, v in state["net"].items() if k.startswith(prefix)}
+        net_estimator(net).load_state_dict(est)
+        self.resumed_fit = state.get("estimate_fit")
+
     def _fit_estimate(self, net) -> dict | None:
         """Fit the learned estimate first unless it came fitted (carried on), freeze it, and
         hand it to the crops' source; returns what the fit did (None if it came fitted)."""
         from restorable.training.estimate_fit import fit_estimate
 
         est = net_estimator(net)
-        record = None
+        record = getattr(self, "resumed_fit", None)
         if not est.fitted():
             if hasattr(est, "fit"):  # fitted by statistics of the whole pairs, not descent
                 record = est.fit(self.source.crops.pairs, progress=self.progress and self.lead)
@@ -630,6 +643,7 @@ class Trainer(Loop):
             "step": self.step_no,
             "trained_s": self.trained_s(),
             "prior": self.prior,
+            "estimate_fit": self.estimate_fit,
         }
         return atomic_save(state, self.ckpt_path)
 
@@ -808,4 +822,4 @@ class Trainer(Loop):
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
     """Train, checkpointing to ``run_dir``; returns the folder holding the final model."""
-    return Trainer(cfg, progress).run(resume)
+    return Trainer(cfg, progress, resume=resume).run(resume)
