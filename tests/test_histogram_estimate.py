@@ -128,30 +128,34 @@ def test_a_guided_model_carries_on_with_it_where_it_was() -> None:
         assert torch.equal(guided(x, g)[0], learned(x, g)[0])
 
 
+def _tiny_bwp_run(photos: Path, tmp_path: Path, steps: int, resume: bool = False) -> Path:
+    """A 2-block bwp-learned with the histogram estimate, trained ``steps`` steps on
+    ``photos`` into tmp_path/run (RESTORABLE_CACHE set by the caller)."""
+    from restorable.training.train import TrainConfig, train
+
+    cfg = {
+        "op": "bwp",
+        "name": "bwp-learned",
+        "photos": str(photos),
+        "steps": steps,
+        "batch": 2,
+        "crop": 32,
+        "max_side": 120,
+        "threads": 1,
+        "val_every": 2,
+        "run_dir": str(tmp_path / "run"),
+        "net": {"blocks": 2, "width": 8, "psi_width": 8, "estimate": "histogram"},
+    }
+    return train(TrainConfig.from_dict(cfg), resume=resume, progress=False)
+
+
 def test_training_fits_it_first_and_ships_it_fitted(photos: Path, tmp_path: Path, monkeypatch):
     """``train --estimate histogram``: the targets are fitted from the pairs before the first
     step, recorded in the card, and the run's weights carry them (apply needs no operator)."""
     import json
 
-    from restorable.training.train import TrainConfig, train
-
     monkeypatch.setenv("RESTORABLE_CACHE", str(tmp_path / "cache"))
-    cfg = TrainConfig.from_dict(
-        {
-            "op": "bwp",
-            "name": "bwp-learned",
-            "photos": str(photos),
-            "steps": 2,
-            "batch": 2,
-            "crop": 32,
-            "max_side": 120,
-            "threads": 1,
-            "val_every": 2,
-            "run_dir": str(tmp_path / "run"),
-            "net": {"blocks": 2, "width": 8, "psi_width": 8, "estimate": "histogram"},
-        }
-    )
-    run = train(cfg, progress=False)
+    run = _tiny_bwp_run(photos, tmp_path, steps=2)
     card = json.loads((run / "bwp-learned.json").read_text())
     assert card["training"]["estimate_fit"]["photos"] >= 1
     model = load("bwp-learned", run)
@@ -167,30 +171,15 @@ def test_a_resumed_run_reads_its_fitted_estimate_and_does_not_fit_again(
     and the card still says how it was fitted."""
     import json
 
-    from restorable.training.train import TrainConfig, train
-
     monkeypatch.setenv("RESTORABLE_CACHE", str(tmp_path / "cache"))
-    base = {
-        "op": "bwp",
-        "name": "bwp-learned",
-        "photos": str(photos),
-        "batch": 2,
-        "crop": 32,
-        "max_side": 120,
-        "threads": 1,
-        "val_every": 2,
-        "run_dir": str(tmp_path / "run"),
-        "net": {"blocks": 2, "width": 8, "psi_width": 8, "estimate": "histogram"},
-    }
-    train(TrainConfig.from_dict({**base, "steps": 2}), progress=False)
-    first = load("bwp-learned", tmp_path / "run").net.estimator.state_dict()
+    first = load("bwp-learned", _tiny_bwp_run(photos, tmp_path, steps=2)).net.estimator
 
     def refit(*args, **kwargs):
         raise AssertionError("the estimate was fitted again")
 
     monkeypatch.setattr(HistogramEstimate, "fit", refit)
-    run = train(TrainConfig.from_dict({**base, "steps": 4}), resume=True, progress=False)
+    run = _tiny_bwp_run(photos, tmp_path, steps=4, resume=True)
     card = json.loads((run / "bwp-learned.json").read_text())
     assert card["training"]["steps"] == 4 and card["training"]["estimate_fit"]["photos"] >= 1
     again = load("bwp-learned", run).net.estimator.state_dict()
-    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert all(torch.equal(v, again[k]) for k, v in first.state_dict().items())
