@@ -228,7 +228,7 @@ def test_detail_enhancement_keeps_the_coarse_appearance(op, sample_img):
 def test_llf_alpha_1_beta_1_is_exactly_the_identity(sample_img):
     np.testing.assert_array_equal(detail.llf(sample_img, alpha=1.0, beta=1.0), sample_img)
     # and the filter itself, without the shortcut, reproduces the input to float precision
-    y = detail._luminance(sample_img)
+    y = detail.luminance(sample_img)
     same = detail.local_laplacian(y, detail.paris_remap(0.4, 1.0, 1.0), levels=16)
     np.testing.assert_allclose(same, y, atol=1e-5)
 
@@ -266,7 +266,7 @@ def _llf_brute_force(y: np.ndarray, remap) -> np.ndarray:
 
 
 def test_fast_llf_converges_to_the_exact_filter(sample_img):
-    y = detail._luminance(sample_img[40:56, 60:76])
+    y = detail.luminance(sample_img[40:56, 60:76])
     remap = detail.paris_remap(0.4, 0.25, 1.0)
     exact = _llf_brute_force(y, remap)
     err = {k: np.abs(detail.local_laplacian(y, remap, levels=k) - exact).mean() for k in (32, 256)}
@@ -275,7 +275,7 @@ def test_fast_llf_converges_to_the_exact_filter(sample_img):
 
 
 def test_llf_more_levels_no_longer_change_the_output(sample_img):
-    y = detail._luminance(sample_img)
+    y = detail.luminance(sample_img)
     remap = detail.paris_remap(0.4, 0.25, 1.0)
     out = {k: detail.local_laplacian(y, remap, levels=k) for k in (64, 128, 256, 512)}
     steps = [np.abs(out[2 * k] - out[k]).mean() for k in (64, 128, 256)]
@@ -288,8 +288,8 @@ def test_wls_boosts_detail_keeps_base_and_is_deterministic(sample_img):
     np.testing.assert_array_equal(out, detail.wls(sample_img))
     assert _highpass_energy(out) > 3 * _highpass_energy(sample_img)
     # the large-scale layout survives: heavily blurred output correlates with blurred input
-    blur_in = cv2.GaussianBlur(detail._luminance(sample_img), (0, 0), 8).ravel()
-    blur_out = cv2.GaussianBlur(detail._luminance(out), (0, 0), 8).ravel()
+    blur_in = cv2.GaussianBlur(detail.luminance(sample_img), (0, 0), 8).ravel()
+    blur_out = cv2.GaussianBlur(detail.luminance(out), (0, 0), 8).ravel()
     assert np.corrcoef(blur_in, blur_out)[0, 1] > 0.9
     # no boost, exposure 1, saturation 1 is the identity up to the CIELAB round trip
     plain = detail.wls(sample_img, fine=0, medium=0, coarse=0, exposure=1, saturation=1)
@@ -312,7 +312,7 @@ def test_bwp_is_grey_matches_the_model_histogram_and_is_deterministic(sample_img
     np.testing.assert_array_equal(out, detail.bwp(sample_img))
     tone_q, _ = detail._model_stats(out[:, :, 0].size)
     out_q = np.quantile(out[:, :, 0], detail.QUANTILE_PROBS)
-    grey_q = np.quantile(detail._luminance(sample_img), detail.QUANTILE_PROBS)
+    grey_q = np.quantile(detail.luminance(sample_img), detail.QUANTILE_PROBS)
     # The slope-limited match follows the model's tones closely, not exactly.
     assert np.abs(out_q - tone_q).mean() < 0.02
     assert np.abs(grey_q - tone_q).mean() > 0.05  # the sample's own tones are far from it
@@ -345,7 +345,7 @@ def test_bwp_turns_no_smooth_8bit_ramp_into_bands():
 
 
 def test_bwp_moves_gradients_towards_the_model(sample_img):
-    grey = detail._luminance(sample_img)
+    grey = detail.luminance(sample_img)
     tone_q, grad_q = detail._model_stats(grey.size)
     matched = detail.match_histogram(grey, tone_q)
     remap = detail.gradient_transfer(matched, grad_q, detail.BWP_MAX_GAIN, detail.BWP_NOISE)

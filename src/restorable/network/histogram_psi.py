@@ -38,11 +38,6 @@ SMALL, LARGE = 320 * 213, 640 * 427  # pixel counts of the two gradient targets
 _P = detail.QUANTILE_PROBS
 
 
-def _luma(img: np.ndarray) -> np.ndarray:
-    """Rec. 709 luma of float32 HxWx3 values as stored: the grey bwp works on."""
-    return np.ascontiguousarray(img @ np.array([0.2126, 0.7152, 0.0722], np.float32))
-
-
 def _weight(pixels: int) -> float:
     """How far a photo of ``pixels`` pixels is from SMALL towards LARGE (clamped to [0, 1])."""
     w = (np.log(pixels) - np.log(SMALL)) / (np.log(LARGE) - np.log(SMALL))
@@ -94,7 +89,7 @@ class HistogramEstimate(nn.Module):
         how training caches it and apply hands it to ψ."""
         x = np.asarray(img[..., :3], dtype=np.float32)
         x = x / 255 if img.dtype == np.uint8 else x
-        grey = self.grey(_luma(np.clip(x, 0.0, 1.0)))
+        grey = self.grey(detail.luminance(np.clip(x, 0.0, 1.0)))
         out = np.clip(np.rint(grey * 255), 0, 255).astype(np.uint8)
         return np.repeat(out[:, :, None], 3, axis=2)
 
@@ -112,8 +107,8 @@ class HistogramEstimate(nn.Module):
         start = time.time()
         rows = []
         for x, y, *_ in tqdm(pairs, desc="estimate targets", disable=not progress, leave=False):
-            grey = _luma(x[..., :3].astype(np.float32) / 255)
-            out = _luma(y[..., :3].astype(np.float32) / 255)
+            grey = detail.luminance(x[..., :3].astype(np.float32) / 255)
+            out = detail.luminance(y[..., :3].astype(np.float32) / 255)
             grad = np.quantile(detail.gradient_magnitude(out), _P)
             rows.append((grey, np.quantile(out, _P), grad, _weight(grey.size)))
         w = np.array([r[3] for r in rows]) + 1e-6

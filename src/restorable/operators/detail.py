@@ -41,7 +41,9 @@ BWP_MAX_GAIN = 2.0  # largest change of a detail amplitude by the gradient trans
 BWP_NOISE = 0.02  # details below this amplitude (quantisation, sensor noise) keep gain 1
 
 
-def _luminance(img: np.ndarray) -> np.ndarray:
+def luminance(img: np.ndarray) -> np.ndarray:
+    """Rec. 709 luma of float32 HxWx3 values as stored: the grey llf and bwp work on (and the
+    learned estimates that copy them, network/*_psi.py)."""
     return np.ascontiguousarray(img @ _LUMA, dtype=np.float32)
 
 
@@ -229,7 +231,7 @@ def llf(
     img = np.asarray(img, dtype=np.float32)
     if alpha == 1.0 and beta == 1.0:  # r_g(i) = i for every g: the filter is the identity
         return np.clip(img, 0.0, 1.0).copy()
-    y = _luminance(img)
+    y = luminance(img)
     y_new = local_laplacian(y, paris_remap(sigma_r, alpha, beta))
     ratio = y_new / np.maximum(y, 1e-6)
     return np.clip(img * ratio[:, :, None], 0.0, 1.0).astype(np.float32)
@@ -315,7 +317,7 @@ def wls(
     img = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
     lab = cv2.cvtColor(img, cv2.COLOR_RGB2Lab).astype(np.float64)
     light = lab[:, :, 0]
-    log_y = np.log(_luminance(img).astype(np.float64) + 1e-4)
+    log_y = np.log(luminance(img).astype(np.float64) + 1e-4)
     u1 = _wls_smooth(light, log_y, lam_fine, alpha)
     u2 = _wls_smooth(light, log_y, lam_coarse, alpha)
     mu = 50.0
@@ -487,7 +489,7 @@ def bwp(
             the exact histogram match).
     """
     img = np.asarray(img, dtype=np.float32)
-    grey = _luminance(np.clip(img, 0.0, 1.0))
+    grey = luminance(np.clip(img, 0.0, 1.0))
     tone_q, grad_q = _model_stats(grey.size)
     min_slope = BWP_MIN_SLOPE if np.isfinite(max_slope) else 0.0
     out = match_histogram(grey, tone_q, max_slope, min_slope)

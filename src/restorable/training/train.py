@@ -512,6 +512,8 @@ class Trainer(Loop):
             if (grown or dropped) and self.rank == 0:
                 what = "grows ρ (as the identity)" if grown else "drops ρ (this model has none)"
                 print(f"starting from {Path(cfg.init_from).name}: {what}")
+        self.resumed_fit: dict | None = None  # the fit a resumed run's checkpoint recorded
+        self.estimate_from_checkpoint = False  # so resume() need not cache the estimates again
         if resume and net_estimator(net) is not None:
             self._checkpoint_estimate(net)
         self.estimate_fit = self._fit_estimate(net) if net_estimator(net) is not None else None
@@ -552,6 +554,7 @@ class Trainer(Loop):
         est = {k[len(prefix) :]: v for k, v in state["net"].items() if k.startswith(prefix)}
         net_estimator(net).load_state_dict(est)
         self.resumed_fit = state.get("estimate_fit")
+        self.estimate_from_checkpoint = True
 
     def _fit_estimate(self, net) -> dict | None:
         """Fit the learned estimate first unless it came fitted (carried on), freeze it, and
@@ -559,7 +562,7 @@ class Trainer(Loop):
         from restorable.training.estimate_fit import fit_estimate
 
         est = net_estimator(net)
-        record = getattr(self, "resumed_fit", None)
+        record = self.resumed_fit
         if not est.fitted():
             if hasattr(est, "fit"):  # fitted by statistics of the whole pairs, not descent
                 record = est.fit(self.source.crops.pairs, progress=self.progress and self.lead)
@@ -621,7 +624,8 @@ class Trainer(Loop):
         self.prior = state.get("prior", self.prior)
         self.rng = np.random.default_rng(self.cfg.seed + 7 + self.step_no)
         est = net_estimator(self.net)
-        if est is not None:  # the checkpoint's fitted estimate, not the one fitted at start
+        if est is not None and not self.estimate_from_checkpoint:  # the checkpoint's estimate
+            # (fitted), not the one fitted at start: a Trainer built without resume=True
             self.source.use_estimator(est, self.progress and self.lead)
             self.val = self.source.validation()
         return True
