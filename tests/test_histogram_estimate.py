@@ -111,7 +111,7 @@ def test_its_targets_survive_fp16_shipping(fitted, tmp_path: Path) -> None:
     save_model(model.net, model.card, tmp_path, half=True)
     back = load("bwp", tmp_path)
     assert back.net.estimator.fitted()
-    assert back.net.estimator.tone_q.dtype == torch.float32
+    assert back.net.estimator.tone_small.dtype == torch.float32
     img = _photo(90, 120, 7)
     np.testing.assert_array_equal(back.guide(img), model.guide(img))
 
@@ -128,9 +128,40 @@ def test_a_guided_model_carries_on_with_it_where_it_was() -> None:
         assert torch.equal(guided(x, g)[0], learned(x, g)[0])
 
 
-def _tiny_bwp_run(photos: Path, tmp_path: Path, steps: int, resume: bool = False) -> Path:
+def test_weights_with_one_tone_target_estimate_as_before(fitted) -> None:
+    """bwp-learned v5's weights hold one ``tone_q`` for every size: they load as that target
+    at both sizes and give the estimate they gave."""
+    est, _ = fitted
+    old = {k: v for k, v in est.state_dict().items() if not k.startswith("tone_")}
+    old["tone_q"] = est.tone_large.clone()
+    legacy = HistogramEstimate()
+    legacy.load_state_dict(old)
+    assert torch.equal(legacy.tone_small, est.tone_large)
+    assert torch.equal(legacy.tone_large, est.tone_large)
+    img = _photo(300, 420, 5)  # large: only the large targets count
+    assert np.array_equal(legacy.photo(img), est.photo(img))
+
+
+def test_small_and_large_photos_get_their_own_targets() -> None:
+    """The fit weights each pair into the small and large targets by its pixel count: pairs
+    of two sizes give two different tone targets, each near its own photos' outputs."""
+    from restorable.operators import detail
+
+    small = [_photo(80, 120, s) for s in range(2)]
+    large = [_photo(427, 640, s) for s in range(2)]
+    pairs = [(x, _bwp(x).astype(np.uint8)) for x in small + large]
+    est = HistogramEstimate()
+    est.fit(pairs, corrections=0, progress=False)
+    for target, photos in ((est.tone_small, small), (est.tone_large, large)):
+        outs = [np.quantile(_bwp(x)[..., 0] / 255, detail.QUANTILE_PROBS) for x in photos]
+        assert np.abs(target.numpy() - np.mean(outs, axis=0)).max() < 1e-3
+    assert not torch.equal(est.tone_small, est.tone_large)
+
+
+def _tiny_bwp_run(photos: Path, tmp_path: Path, steps: int, resume: bool = False, **more) -> Path:
     """A 2-block bwp-learned with the histogram estimate, trained ``steps`` steps on
-    ``photos`` into tmp_path/run (RESTORABLE_CACHE set by the caller)."""
+    ``photos`` into tmp_path/run (RESTORABLE_CACHE set by the caller); ``more``: further
+    config."""
     from restorable.training.train import TrainConfig, train
 
     cfg = {
@@ -145,6 +176,7 @@ def _tiny_bwp_run(photos: Path, tmp_path: Path, steps: int, resume: bool = False
         "val_every": 2,
         "run_dir": str(tmp_path / "run"),
         "net": {"blocks": 2, "width": 8, "psi_width": 8, "estimate": "histogram"},
+        **more,
     }
     return train(TrainConfig.from_dict(cfg), resume=resume, progress=False)
 
@@ -183,3 +215,31 @@ def test_a_resumed_run_reads_its_fitted_estimate_and_does_not_fit_again(
     assert card["training"]["steps"] == 4 and card["training"]["estimate_fit"]["photos"] >= 1
     again = load("bwp-learned", run).net.estimator.state_dict()
     assert all(torch.equal(v, again[k]) for k, v in first.state_dict().items())
+
+
+def test_refit_estimate_fits_a_carried_on_estimate_again(photos: Path, tmp_path: Path, monkeypatch):
+    """``--init-from`` keeps a fitted estimate as it came; ``--refit-estimate`` fits it again
+    from the run's pairs (after the fit itself has changed)."""
+    import json
+
+    monkeypatch.setenv("RESTORABLE_CACHE", str(tmp_path / "cache"))
+    first = _tiny_bwp_run(photos, tmp_path / "a", steps=2) / "bwp-learned.safetensors"
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(str(first))
+    weights["estimator.tone_large"] = torch.linspace(
+        0.2, 0.3, weights["estimator.tone_large"].numel()
+    )
+    save_file(weights, str(tmp_path / "w.safetensors"))
+    for refit in (False, True):
+        run = _tiny_bwp_run(
+            photos,
+            tmp_path / str(refit),
+            steps=2,
+            init_from=str(tmp_path / "w.safetensors"),
+            refit_estimate=refit,
+        )
+        card = json.loads((run / "bwp-learned.json").read_text())
+        tone = load("bwp-learned", run).net.estimator.tone_large
+        assert torch.equal(tone, weights["estimator.tone_large"]) is not refit
+        assert ("estimate_fit" in card["training"]) is refit

@@ -109,6 +109,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "carried on with --init-from it makes a learned one (no operator at apply time)",
     )
     s.add_argument(
+        "--refit-estimate",
+        action="store_true",
+        help="fit the learned estimate again although the weights of --init-from bring a "
+        "fitted one (after its fit has changed)",
+    )
+    s.add_argument(
         "--loss-weights",
         type=float,
         nargs=3,

@@ -211,6 +211,7 @@ FLAGS: dict[str, tuple[tuple[str, ...], str | dict[str, str]]] = {
     "refine": (ONE_MODEL, ARCH),
     "whole": (ONE_MODEL, ARCH),
     "estimate": (ONE_MODEL, ARCH),
+    "refit_estimate": (ONE_MODEL, ARCH),
     "loss_weights": (ONE_MODEL, LOSS),
     "adversarial": (ONE_MODEL, LOSS),
     "no_psi": (ONE_MODEL, ARCH),
@@ -354,6 +355,8 @@ def one_model_config(args: argparse.Namespace, command: str):
         cfg.net.estimate = "" if args.estimate == "none" else args.estimate
         if cfg.net.estimate:  # the estimate stands in for the operator: a learned model
             cfg.net.guided = False
+    if args.refit_estimate:
+        cfg.refit_estimate = True
     if args.no_psi:
         cfg.net.use_psi = False
     if args.guided:

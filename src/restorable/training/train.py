@@ -110,6 +110,9 @@ class TrainConfig:
     # minutes to fit a learned estimate (net.estimate) before training, when it is not carried
     # on already fitted (training/estimate_fit.py)
     estimate_minutes: float = 3.0
+    # fit the estimate again although the weights carried on (--init-from) bring a fitted one:
+    # after the estimate's fit has changed (bwp-learned v6: tone targets per photo size)
+    refit_estimate: bool = False
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -563,7 +566,8 @@ class Trainer(Loop):
 
         est = net_estimator(net)
         record = self.resumed_fit
-        if not est.fitted():
+        refit = self.cfg.refit_estimate and not self.estimate_from_checkpoint
+        if refit or not est.fitted():
             if hasattr(est, "fit"):  # fitted by statistics of the whole pairs, not descent
                 record = est.fit(self.source.crops.pairs, progress=self.progress and self.lead)
             else:
