@@ -57,9 +57,11 @@ class Loop:
     def read_checkpoint(self) -> dict | None:
         """The checkpoint at ``ckpt_path`` with the network's and the optimiser's states loaded
         (the rest is the subclass's to restore); None when there is none."""
-        if not self.ckpt_path.exists():
-            return None
-        state = torch.load(self.ckpt_path, map_location=self.device, weights_only=False)
+        state, self.checkpoint_read = getattr(self, "checkpoint_read", None), None
+        if state is None:  # not read already (Trainer reads a resumed estimate's first)
+            if not self.ckpt_path.exists():
+                return None
+            state = torch.load(self.ckpt_path, map_location=self.device, weights_only=False)
         self.net.load_state_dict(state["net"])
         self.opt.load_state_dict(state["opt"])
         return state

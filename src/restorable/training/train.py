@@ -558,6 +558,7 @@ class Trainer(Loop):
         net_estimator(net).load_state_dict(est)
         self.resumed_fit = state.get("estimate_fit")
         self.estimate_from_checkpoint = True
+        self.checkpoint_read = state  # resume() reads the rest of it, not the file again
 
     def _fit_estimate(self, net) -> dict | None:
         """Fit the learned estimate first unless it came fitted (carried on), freeze it, and
