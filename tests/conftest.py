@@ -44,6 +44,15 @@ def photos(sample_crops) -> Path:
     return sample_crops(96, 120)
 
 
+def tiny_config(op: str, photos: Path, run_dir: Path, **config) -> dict:
+    """The TrainConfig dict of a barely trained model: 2 steps of batch 2 on 32-px crops of
+    ≤ 120-px photos, a 2-block network 8 wide, one thread; ``config`` adds to or overrides it
+    (``net`` entries are merged)."""
+    net = {"blocks": 2, "width": 8, "psi_width": 8, **config.pop("net", {})}
+    base = {"steps": 2, "batch": 2, "crop": 32, "max_side": 120, "threads": 1, "val_every": 2}
+    return {"op": op, "photos": str(photos), "run_dir": str(run_dir), **base, "net": net, **config}
+
+
 @pytest.fixture(scope="session")
 def tiny_l0(tmp_path_factory) -> Callable[..., Path]:
     """``tiny_l0(**config)``: the run folder RUN of an L0 model trained 2 steps on three 64×64

@@ -159,26 +159,16 @@ def test_small_and_large_photos_get_their_own_targets() -> None:
 
 
 def _tiny_bwp_run(photos: Path, tmp_path: Path, steps: int, resume: bool = False, **more) -> Path:
-    """A 2-block bwp-learned with the histogram estimate, trained ``steps`` steps on
-    ``photos`` into tmp_path/run (RESTORABLE_CACHE set by the caller); ``more``: further
-    config."""
+    """A tiny bwp-learned with the histogram estimate (conftest.tiny_config), trained
+    ``steps`` steps on ``photos`` into tmp_path/run (RESTORABLE_CACHE set by the caller);
+    ``more``: further config."""
+    from conftest import tiny_config
+
     from restorable.training.train import TrainConfig, train
 
-    cfg = {
-        "op": "bwp",
-        "name": "bwp-learned",
-        "photos": str(photos),
-        "steps": steps,
-        "batch": 2,
-        "crop": 32,
-        "max_side": 120,
-        "threads": 1,
-        "val_every": 2,
-        "run_dir": str(tmp_path / "run"),
-        "net": {"blocks": 2, "width": 8, "psi_width": 8, "estimate": "histogram"},
-        **more,
-    }
-    return train(TrainConfig.from_dict(cfg), resume=resume, progress=False)
+    net = {"estimate": "histogram"}
+    cfg = tiny_config("bwp", photos, tmp_path / "run", name="bwp-learned", steps=steps, net=net)
+    return train(TrainConfig.from_dict({**cfg, **more}), resume=resume, progress=False)
 
 
 def test_training_fits_it_first_and_ships_it_fitted(photos: Path, tmp_path: Path, monkeypatch):

@@ -189,6 +189,8 @@ def test_the_grid_estimate_is_trained_from_the_forward_it_took(
     kept equals the path's output for that batch, and the training log carries its term."""
     import json
 
+    from conftest import tiny_config
+
     from restorable.training.train import TrainConfig, train
 
     net = _net("grid")
@@ -199,20 +201,9 @@ def test_the_grid_estimate_is_trained_from_the_forward_it_took(
         _, estimate = net.whole(x, thumb, box)
     assert torch.equal(net.last_estimate, estimate)
     monkeypatch.setenv("RESTORABLE_CACHE", str(tmp_path / "cache"))
+    net = {"guided": False, "whole": "grid"}
     cfg = TrainConfig.from_dict(
-        {
-            "op": "exposure",
-            "photos": str(photos),
-            "steps": 2,
-            "batch": 2,
-            "crop": 32,
-            "max_side": 120,
-            "threads": 1,
-            "val_every": 2,
-            "run_dir": str(tmp_path / "run"),
-            "loss": {"estimate": 4.0},
-            "net": {"blocks": 2, "width": 8, "psi_width": 8, "guided": False, "whole": "grid"},
-        }
+        tiny_config("exposure", photos, tmp_path / "run", loss={"estimate": 4.0}, net=net)
     )
     run = train(cfg, progress=False)
     last = json.loads((run / "log.jsonl").read_text().splitlines()[-1])

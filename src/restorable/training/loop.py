@@ -41,6 +41,9 @@ class Loop:
     device: str
     net: torch.nn.Module
     opt: torch.optim.Optimizer
+    # a checkpoint a subclass has read already (Trainer: a resumed estimate's, before the net
+    # was built); read_checkpoint takes it instead of the file, once
+    checkpoint_read: dict | None = None
 
     def step(self) -> dict:
         raise NotImplementedError
@@ -57,8 +60,8 @@ class Loop:
     def read_checkpoint(self) -> dict | None:
         """The checkpoint at ``ckpt_path`` with the network's and the optimiser's states loaded
         (the rest is the subclass's to restore); None when there is none."""
-        state, self.checkpoint_read = getattr(self, "checkpoint_read", None), None
-        if state is None:  # not read already (Trainer reads a resumed estimate's first)
+        state, self.checkpoint_read = self.checkpoint_read, None
+        if state is None:
             if not self.ckpt_path.exists():
                 return None
             state = torch.load(self.ckpt_path, map_location=self.device, weights_only=False)
