@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_config
 
 from restorable.training.train import CropSource, TrainConfig, Trainer
 
@@ -17,19 +18,7 @@ from restorable.training.train import CropSource, TrainConfig, Trainer
 def cfg(photos: Path, tmp_path: Path, monkeypatch) -> TrainConfig:
     monkeypatch.setenv("RESTORABLE_CACHE", str(tmp_path / "cache"))
     return TrainConfig.from_dict(
-        {
-            "op": "l0",
-            "photos": str(photos),
-            "steps": 3,
-            "batch": 2,
-            "crop": 32,
-            "warmup": 1,
-            "threads": 1,
-            "val_every": 1,
-            "max_side": 120,
-            "net": {"blocks": 2, "width": 8, "psi_width": 8},
-            "run_dir": str(tmp_path / "run"),
-        }
+        tiny_config("l0", photos, tmp_path / "run", steps=3, warmup=1, val_every=1)
     )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_config
 from safetensors.torch import load_file
 
 from restorable.files import read_image, write_image
@@ -28,20 +29,8 @@ CONFIGS = Path(__file__).parents[1] / "configs"
 
 def _cfg(photos: Path, tmp: Path, steps: int, name: str) -> TrainConfig:
     return TrainConfig.from_dict(
-        {
-            "op": "l0",
-            "photos": str(photos),
-            "steps": steps,
-            "batch": 2,
-            "crop": 32,
-            "warmup": 2,
-            "threads": 1,
-            "val_every": 2,
-            "ckpt_minutes": 0.0,  # checkpoint after every step
-            "max_side": 120,
-            "net": {"blocks": 2, "width": 8, "psi_width": 8},
-            "run_dir": str(tmp / name),
-        }
+        # checkpoint after every step
+        tiny_config("l0", photos, tmp / name, steps=steps, warmup=2, ckpt_minutes=0.0)
     )
 
 

@@ -101,11 +101,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument(
         "--estimate",
-        choices=["none", "pyramid", "histogram"],
+        choices=["none", "pyramid", "histogram", "bilateral"],
         help="a learned estimate of f(I) that ψ reads as a guided model's ψ reads the "
         "operator's output, run on the whole photo: pyramid (a learned local Laplacian filter, "
-        "network/pyramid_psi.py) or histogram (tones and texture moved to learned "
-        "distributions, network/histogram_psi.py), fitted before training; on a guided model "
+        "network/pyramid_psi.py), histogram (tones and texture moved to learned "
+        "distributions, network/histogram_psi.py) or bilateral (a bilateral filter with fitted "
+        "settings, network/bilateral_psi.py), fitted before training; on a guided model "
         "carried on with --init-from it makes a learned one (no operator at apply time)",
     )
     s.add_argument(

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from restorable.network.bilateral_psi import BilateralEstimate
 from restorable.network.histogram_psi import HistogramEstimate
 from restorable.network.invertible import (
     AffineCoupling,
@@ -50,7 +51,11 @@ RESTORE_REACH = 96
 
 
 # the learned estimates of f a model can run on the whole photo (NetConfig.estimate)
-ESTIMATES = {"pyramid": PyramidEstimate, "histogram": HistogramEstimate}
+ESTIMATES = {
+    "pyramid": PyramidEstimate,
+    "histogram": HistogramEstimate,
+    "bilateral": BilateralEstimate,
+}
 
 
 @dataclass
@@ -81,7 +86,8 @@ class NetConfig:
     # a learned estimate of f(I) run on the whole photo, which ψ reads as a guided model's ψ
     # reads the operator's output: "" none, "pyramid" a learned local Laplacian filter
     # (network/pyramid_psi.py), "histogram" a learned two-histogram tone and texture transfer
-    # (network/histogram_psi.py); fitted, then frozen, before training (training/estimate_fit.py)
+    # (network/histogram_psi.py), "bilateral" a bilateral filter with fitted settings
+    # (network/bilateral_psi.py); fitted, then frozen, before training (training/estimate_fit.py)
     estimate: str = ""
 
     @property
