@@ -2,8 +2,9 @@
 
     python benchmarks/estimate_alone.py --model llf-learned [--weights DIR] [--against DIR]
 
-A learned model with ``NetConfig.estimate`` (``--estimate pyramid`` or ``histogram``) runs its
-estimate on the whole photo and ψ reads it as a guided model's ψ reads the operator's output.
+A learned model with ``NetConfig.estimate`` (``--estimate pyramid``, ``histogram`` or
+``bilateral``) runs its estimate on the whole photo and ψ reads it as a guided model's ψ reads
+the operator's output.
 This prints the estimate's own PSNR against f(I) (8-bit, the stored-size validation photos and,
 when built, the second set: ``python benchmarks/second_set.py``), next to leaving the photo
 unchanged and, with ``--against``, the estimate of the model in that folder (e.g. the shipped
