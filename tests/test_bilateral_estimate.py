@@ -10,12 +10,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import check_estimate_model, check_guided_carries_on, tiny_estimate_model
 
 from restorable import reference
-from restorable.models import ModelCard, RestorableModel, load, save_model
+from restorable.models import RestorableModel, load, save_model
 from restorable.network.bilateral_psi import BilateralEstimate
-from restorable.network.factory import build_net, load_weights
-from restorable.network.model import NetConfig
 
 
 def _photo(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -83,27 +82,11 @@ def test_the_torch_forward_is_the_photo_path(fitted) -> None:
 
 
 def _model(est: BilateralEstimate) -> RestorableModel:
-    torch.manual_seed(0)
-    net = build_net(NetConfig(blocks=2, width=8, psi_width=8, estimate="bilateral"))
-    with torch.no_grad():
-        for p in net.psi.parameters():
-            p.add_(0.03 * torch.randn_like(p))
-        net.estimator.load_state_dict(est.state_dict())
-    card = ModelCard(op="wmf", version="test", net=net.cfg.to_dict())
-    return RestorableModel(net.eval(), card)
+    return tiny_estimate_model("bilateral", "wmf", est.state_dict())
 
 
 def test_a_model_with_it_is_learned_tiles_exactly_and_restores(fitted) -> None:
-    """The filter runs once on the whole photo; each tile reads its window of it."""
-    model = _model(fitted)
-    assert model.card.variant == "learned"
-    img = _photo(150, 700, 2)
-    np.testing.assert_array_equal(model.guide(img), fitted.photo(img))
-    one = model.apply(img, tile=None)
-    tiled = model.apply(img, tile=model.apply_overlap * 2 + 96)
-    assert np.abs(one.astype(int) - tiled).max() <= 1
-    assert (one != tiled).mean() < 1e-4
-    assert _psnr(model.restore(one), img) > 25  # untrained, but Δ = 0 is still close
+    check_estimate_model(_model(fitted), _photo(150, 700, 2))
 
 
 def test_its_settings_survive_fp16_shipping(fitted, tmp_path: Path) -> None:
@@ -117,14 +100,7 @@ def test_its_settings_survive_fp16_shipping(fitted, tmp_path: Path) -> None:
 
 
 def test_a_guided_model_carries_on_with_it_where_it_was() -> None:
-    guided = build_net(NetConfig(blocks=2, width=8, psi_width=8, guided=True)).eval()
-    learned = build_net(NetConfig(blocks=2, width=8, psi_width=8, estimate="bilateral")).eval()
-    grown, dropped = load_weights(learned, guided.state_dict())
-    assert sorted(grown) == ["estimator.settings"] and not dropped
-    x = torch.from_numpy(_photo(64, 64)).permute(2, 0, 1)[None].float() / 255
-    g = torch.rand_like(x)
-    with torch.no_grad():
-        assert torch.equal(guided(x, g)[0], learned(x, g)[0])
+    assert check_guided_carries_on("bilateral") == ["estimator.settings"]
 
 
 def test_training_fits_it_first_and_ships_it_fitted(photos: Path, tmp_path: Path, monkeypatch):

@@ -3,16 +3,13 @@ Laplacian filter run on the whole photo, fitted before training (training/estima
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from conftest import check_estimate_model, check_guided_carries_on, tiny_estimate_model
 
 from restorable import reference
-from restorable.models import ModelCard, RestorableModel
-from restorable.network.factory import build_net, load_weights
-from restorable.network.model import NetConfig
+from restorable.models import RestorableModel
 from restorable.network.pyramid_psi import A_SCALE, KNOTS, PyramidEstimate
 from restorable.operators.detail import paris_remap
 
@@ -107,14 +104,7 @@ def test_fitting_learns_the_operator_from_whole_pairs() -> None:
 
 
 def _model() -> RestorableModel:
-    torch.manual_seed(0)
-    net = build_net(NetConfig(blocks=2, width=8, psi_width=8, estimate="pyramid"))
-    with torch.no_grad():
-        for p in net.psi.parameters():
-            p.add_(0.03 * torch.randn_like(p))
-        net.estimator.load_state_dict(_paris_fitted().state_dict())
-    card = ModelCard(op="llf", version="test", net=net.cfg.to_dict())
-    return RestorableModel(net.eval(), card)
+    return tiny_estimate_model("pyramid", "llf", _paris_fitted().state_dict())
 
 
 def test_a_model_with_the_estimate_is_learned_and_reads_it() -> None:
@@ -130,22 +120,9 @@ def test_a_model_with_the_estimate_is_learned_and_reads_it() -> None:
 
 def test_tiled_apply_equals_one_pass_and_restore_inverts() -> None:
     """The estimate runs once on the whole photo; each tile reads its window of it."""
-    model = _model()
-    img = _photo(150, 700)
-    one = model.apply(img, tile=None)
-    tiled = model.apply(img, tile=model.apply_overlap * 2 + 96)
-    assert np.abs(one.astype(int) - tiled).max() <= 1
-    assert (one != tiled).mean() < 1e-4
-    assert _psnr(model.restore(one), img) > 25  # untrained, but Δ = 0 is still close
+    check_estimate_model(_model(), _photo(150, 700))
 
 
-def test_a_guided_model_carries_on_as_a_learned_one_where_it_was(tmp_path: Path) -> None:
+def test_a_guided_model_carries_on_as_a_learned_one_where_it_was() -> None:
     """--init-from a guided model with --estimate: the same weights, the estimate grown."""
-    guided = build_net(NetConfig(blocks=2, width=8, psi_width=8, guided=True)).eval()
-    learned = build_net(NetConfig(blocks=2, width=8, psi_width=8, estimate="pyramid")).eval()
-    grown, dropped = load_weights(learned, guided.state_dict())
-    assert sorted(grown) == ["estimator.llf.a", "estimator.llf.gain"] and not dropped
-    x = torch.from_numpy(_photo(64, 64)).permute(2, 0, 1)[None].float() / 255
-    g = torch.rand_like(x)
-    with torch.no_grad():
-        assert torch.equal(guided(x, g)[0], learned(x, g)[0])
+    assert check_guided_carries_on("pyramid") == ["estimator.llf.a", "estimator.llf.gain"]

@@ -8,12 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import check_estimate_model, check_guided_carries_on, tiny_estimate_model
 
 from restorable import reference
-from restorable.models import ModelCard, RestorableModel, load, save_model
-from restorable.network.factory import build_net, load_weights
+from restorable.models import RestorableModel, load, save_model
 from restorable.network.histogram_psi import HistogramEstimate
-from restorable.network.model import NetConfig
 
 
 def _photo(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -83,26 +82,11 @@ def test_the_torch_forward_is_the_photo_path(fitted) -> None:
 
 
 def _model(est: HistogramEstimate) -> RestorableModel:
-    torch.manual_seed(0)
-    net = build_net(NetConfig(blocks=2, width=8, psi_width=8, estimate="histogram"))
-    with torch.no_grad():
-        for p in net.psi.parameters():
-            p.add_(0.03 * torch.randn_like(p))
-        net.estimator.load_state_dict(est.state_dict())
-    card = ModelCard(op="bwp", version="test", net=net.cfg.to_dict())
-    return RestorableModel(net.eval(), card)
+    return tiny_estimate_model("histogram", "bwp", est.state_dict())
 
 
 def test_a_model_with_it_is_learned_tiles_exactly_and_restores(fitted) -> None:
-    model = _model(fitted[0])
-    assert model.card.variant == "learned"
-    img = _photo(150, 700, 2)
-    np.testing.assert_array_equal(model.guide(img), model.net.estimator.photo(img))
-    one = model.apply(img, tile=None)
-    tiled = model.apply(img, tile=model.apply_overlap * 2 + 96)
-    assert np.abs(one.astype(int) - tiled).max() <= 1
-    assert (one != tiled).mean() < 1e-4
-    assert _psnr(model.restore(one), img) > 25  # untrained, but Δ = 0 is still close
+    check_estimate_model(_model(fitted[0]), _photo(150, 700, 2))
 
 
 def test_its_targets_survive_fp16_shipping(fitted, tmp_path: Path) -> None:
@@ -117,15 +101,8 @@ def test_its_targets_survive_fp16_shipping(fitted, tmp_path: Path) -> None:
 
 
 def test_a_guided_model_carries_on_with_it_where_it_was() -> None:
-    guided = build_net(NetConfig(blocks=2, width=8, psi_width=8, guided=True)).eval()
-    learned = build_net(NetConfig(blocks=2, width=8, psi_width=8, estimate="histogram")).eval()
-    grown, dropped = load_weights(learned, guided.state_dict())
-    assert sorted(grown) == [f"estimator.{k}" for k in sorted(HistogramEstimate().state_dict())]
-    assert not dropped
-    x = torch.from_numpy(_photo(64, 64)).permute(2, 0, 1)[None].float() / 255
-    g = torch.rand_like(x)
-    with torch.no_grad():
-        assert torch.equal(guided(x, g)[0], learned(x, g)[0])
+    grown = check_guided_carries_on("histogram")
+    assert grown == [f"estimator.{k}" for k in sorted(HistogramEstimate().state_dict())]
 
 
 def test_weights_with_one_tone_target_estimate_as_before(fitted) -> None:
