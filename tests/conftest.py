@@ -138,3 +138,12 @@ def check_guided_carries_on(estimate: str) -> list[str]:
     with torch.no_grad():
         assert torch.equal(guided(x, g)[0], learned(x, g)[0])
     return sorted(grown)
+
+
+def check_torch_forward(est, img) -> None:
+    """An estimate's batched torch forward (float in [0, 1]) gives its photo path's uint8."""
+    import numpy as np
+
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+    got = np.rint(est(x)[0].permute(1, 2, 0).numpy() * 255)
+    np.testing.assert_array_equal(got, est.photo(img))

@@ -10,7 +10,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import check_estimate_model, check_guided_carries_on, tiny_estimate_model
+from conftest import (
+    check_estimate_model,
+    check_guided_carries_on,
+    check_torch_forward,
+    tiny_estimate_model,
+)
 
 from restorable import reference
 from restorable.models import RestorableModel, load, save_model
@@ -75,10 +80,7 @@ def test_fitted_on_wmf_pairs_it_is_closer_to_wmf_than_the_photo() -> None:
 
 
 def test_the_torch_forward_is_the_photo_path(fitted) -> None:
-    img = _photo(50, 70, 5)
-    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
-    got = np.rint(fitted(x)[0].permute(1, 2, 0).numpy() * 255)
-    np.testing.assert_array_equal(got, fitted.photo(img))
+    check_torch_forward(fitted, _photo(50, 70, 5))
 
 
 def _model(est: BilateralEstimate) -> RestorableModel:

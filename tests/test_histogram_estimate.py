@@ -8,7 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import check_estimate_model, check_guided_carries_on, tiny_estimate_model
+from conftest import (
+    check_estimate_model,
+    check_guided_carries_on,
+    check_torch_forward,
+    tiny_estimate_model,
+)
 
 from restorable import reference
 from restorable.models import RestorableModel, load, save_model
@@ -74,11 +79,7 @@ def test_the_fit_is_deterministic(fitted) -> None:
 
 
 def test_the_torch_forward_is_the_photo_path(fitted) -> None:
-    est, _ = fitted
-    img = _photo(50, 70, 5)
-    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
-    got = np.rint(est(x)[0].permute(1, 2, 0).numpy() * 255)
-    np.testing.assert_array_equal(got, est.photo(img))
+    check_torch_forward(fitted[0], _photo(50, 70, 5))
 
 
 def _model(est: HistogramEstimate) -> RestorableModel:
