@@ -7,15 +7,10 @@ import json
 from pathlib import Path
 
 import cv2
+import estimate_checks as checks
 import numpy as np
 import pytest
 import torch
-from conftest import (
-    check_estimate_model,
-    check_guided_carries_on,
-    check_torch_forward,
-    tiny_estimate_model,
-)
 
 from restorable import reference
 from restorable.models import RestorableModel, load, save_model
@@ -80,15 +75,15 @@ def test_fitted_on_wmf_pairs_it_is_closer_to_wmf_than_the_photo() -> None:
 
 
 def test_the_torch_forward_is_the_photo_path(fitted) -> None:
-    check_torch_forward(fitted, _photo(50, 70, 5))
+    checks.check_torch_forward(fitted, _photo(50, 70, 5))
 
 
 def _model(est: BilateralEstimate) -> RestorableModel:
-    return tiny_estimate_model("bilateral", "wmf", est.state_dict())
+    return checks.tiny_model("bilateral", "wmf", est.state_dict())
 
 
 def test_a_model_with_it_is_learned_tiles_exactly_and_restores(fitted) -> None:
-    check_estimate_model(_model(fitted), _photo(150, 700, 2))
+    checks.check_model(_model(fitted), _photo(150, 700, 2))
 
 
 def test_its_settings_survive_fp16_shipping(fitted, tmp_path: Path) -> None:
@@ -102,7 +97,7 @@ def test_its_settings_survive_fp16_shipping(fitted, tmp_path: Path) -> None:
 
 
 def test_a_guided_model_carries_on_with_it_where_it_was() -> None:
-    assert check_guided_carries_on("bilateral") == ["estimator.settings"]
+    assert checks.check_guided_carries_on("bilateral") == ["estimator.settings"]
 
 
 def test_training_fits_it_first_and_ships_it_fitted(photos: Path, tmp_path: Path, monkeypatch):
@@ -123,3 +118,22 @@ def test_training_fits_it_first_and_ships_it_fitted(photos: Path, tmp_path: Path
     img = _photo(64, 80, 3)
     d, sc, ss = model.net.estimator.settings.tolist()
     np.testing.assert_array_equal(model.guide(img), _bilateral(img, int(d), sc, ss))
+
+
+@pytest.mark.parametrize("settings", [[1e9, 70.0, 8.0], [31.0, float("nan"), 8.0], [31.5, 70, 8]])
+def test_settings_out_of_range_in_a_weights_file_are_one_line(
+    fitted, tmp_path: Path, settings
+) -> None:
+    """A models folder is untrusted: a diameter OpenCV would loop over for hours, a NaN sigma
+    or a fractional diameter is refused at load, before any photo is filtered."""
+    from safetensors.torch import load_file, save_file
+
+    from restorable.errors import RestorableError
+
+    save_model(_model(fitted).net, _model(fitted).card, tmp_path, half=True)
+    weights = load_file(str(tmp_path / "wmf.safetensors"))
+    weights["estimator.settings"] = torch.tensor(settings, dtype=torch.float32)
+    save_file(weights, str(tmp_path / "wmf.safetensors"))
+    with pytest.raises(RestorableError, match="out of range") as caught:
+        load("wmf", tmp_path)
+    assert "\n" not in str(caught.value)

@@ -3,10 +3,10 @@ Laplacian filter run on the whole photo, fitted before training (training/estima
 
 from __future__ import annotations
 
+import estimate_checks as checks
 import numpy as np
 import pytest
 import torch
-from conftest import check_estimate_model, check_guided_carries_on, tiny_estimate_model
 
 from restorable import reference
 from restorable.models import RestorableModel
@@ -104,7 +104,7 @@ def test_fitting_learns_the_operator_from_whole_pairs() -> None:
 
 
 def _model() -> RestorableModel:
-    return tiny_estimate_model("pyramid", "llf", _paris_fitted().state_dict())
+    return checks.tiny_model("pyramid", "llf", _paris_fitted().state_dict())
 
 
 def test_a_model_with_the_estimate_is_learned_and_reads_it() -> None:
@@ -120,9 +120,9 @@ def test_a_model_with_the_estimate_is_learned_and_reads_it() -> None:
 
 def test_tiled_apply_equals_one_pass_and_restore_inverts() -> None:
     """The estimate runs once on the whole photo; each tile reads its window of it."""
-    check_estimate_model(_model(), _photo(150, 700))
+    checks.check_model(_model(), _photo(150, 700))
 
 
 def test_a_guided_model_carries_on_as_a_learned_one_where_it_was() -> None:
     """--init-from a guided model with --estimate: the same weights, the estimate grown."""
-    assert check_guided_carries_on("pyramid") == ["estimator.llf.a", "estimator.llf.gain"]
+    assert checks.check_guided_carries_on("pyramid") == ["estimator.llf.a", "estimator.llf.gain"]

@@ -5,15 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import estimate_checks as checks
 import numpy as np
 import pytest
 import torch
-from conftest import (
-    check_estimate_model,
-    check_guided_carries_on,
-    check_torch_forward,
-    tiny_estimate_model,
-)
 
 from restorable import reference
 from restorable.models import RestorableModel, load, save_model
@@ -79,15 +74,15 @@ def test_the_fit_is_deterministic(fitted) -> None:
 
 
 def test_the_torch_forward_is_the_photo_path(fitted) -> None:
-    check_torch_forward(fitted[0], _photo(50, 70, 5))
+    checks.check_torch_forward(fitted[0], _photo(50, 70, 5))
 
 
 def _model(est: HistogramEstimate) -> RestorableModel:
-    return tiny_estimate_model("histogram", "bwp", est.state_dict())
+    return checks.tiny_model("histogram", "bwp", est.state_dict())
 
 
 def test_a_model_with_it_is_learned_tiles_exactly_and_restores(fitted) -> None:
-    check_estimate_model(_model(fitted[0]), _photo(150, 700, 2))
+    checks.check_model(_model(fitted[0]), _photo(150, 700, 2))
 
 
 def test_its_targets_survive_fp16_shipping(fitted, tmp_path: Path) -> None:
@@ -102,7 +97,7 @@ def test_its_targets_survive_fp16_shipping(fitted, tmp_path: Path) -> None:
 
 
 def test_a_guided_model_carries_on_with_it_where_it_was() -> None:
-    grown = check_guided_carries_on("histogram")
+    grown = checks.check_guided_carries_on("histogram")
     assert grown == [f"estimator.{k}" for k in sorted(HistogramEstimate().state_dict())]
 
 

@@ -35,6 +35,10 @@ DIAMETERS = (15, 21, 31)
 SIGMA_COLOR = (50.0, 60.0, 70.0, 80.0, 90.0)
 SIGMA_SPACE = (6.0, 8.0, 12.0, 20.0)
 FIT_PHOTOS = 16  # training pairs the grid is scored on (evenly spread over the split)
+# what a weights file may set: a models folder is untrusted, and OpenCV allocates and loops over
+# the diameter squared per pixel (a diameter of 1e9 would hang apply, not fail)
+MAX_DIAMETER = 63
+MAX_SIGMA = 1000.0
 
 
 def _uint8(img: np.ndarray) -> np.ndarray:
@@ -62,6 +66,21 @@ class BilateralEstimate(nn.Module):
         super().__init__()
         # diameter, sigma_color, sigma_space; a diameter of 0 means not fitted
         self.register_buffer("settings", torch.zeros(3))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Settings from a weights file are checked before any photo is filtered with them:
+        models.load turns the ValueError into a one-line error naming the file."""
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        d, sigma_color, sigma_space = (float(v) for v in self.settings)
+        unfitted = d == sigma_color == sigma_space == 0.0
+        sane = (
+            d == int(d)
+            and 1 <= d <= MAX_DIAMETER
+            and all(0.0 < s <= MAX_SIGMA for s in (sigma_color, sigma_space))
+        )  # NaN fails every comparison
+        if not (unfitted or sane):
+            got = f"{d:g}, {sigma_color:g}, {sigma_space:g}"
+            raise ValueError(f"bilateral settings out of range: {got}")
 
     def fitted(self) -> bool:
         return bool(self.settings[0] > 0)
