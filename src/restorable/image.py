@@ -46,3 +46,10 @@ def as_float_image(img: np.ndarray) -> np.ndarray:
 def to_uint8(img: np.ndarray) -> np.ndarray:
     """Round a float image in [0, 1] to uint8 (values outside are clipped)."""
     return np.clip(np.rint(np.asarray(img, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
+def rgb_uint8(img: np.ndarray) -> np.ndarray:
+    """The first three channels of a uint8 image, or of a float one in [0, 1] rounded to uint8,
+    C-contiguous (what OpenCV and the estimates' lookups take)."""
+    x = np.asarray(img)[..., :3]
+    return np.ascontiguousarray(x if x.dtype == np.uint8 else to_uint8(x))

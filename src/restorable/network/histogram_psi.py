@@ -116,11 +116,18 @@ class HistogramEstimate(nn.Module):
             outs.append(torch.from_numpy(self.photo(x)).permute(2, 0, 1).float() / 255)
         return torch.stack(outs).to(img)
 
-    def fit(self, pairs: list[tuple[np.ndarray, ...]], corrections: int = 7, progress=True):
+    def fit(
+        self,
+        pairs: list[tuple[np.ndarray, ...]],
+        corrections: int = 7,
+        progress=True,
+        minutes: float | None = None,
+    ):
         """Learn the targets from whole training pairs (I, f(I), ...) uint8: pooled quantiles
         of the outputs' grey and gradient magnitudes, small and large photos weighted apart,
         then ``corrections`` fixed-point steps moving them by what the estimate's own outputs
-        miss. Returns {"photos", "minutes"}."""
+        miss; a fixed amount of work (``minutes`` is not a budget here). Returns {"photos",
+        "minutes"}."""
         start = time.time()
         rows = []
         for x, y, *_ in tqdm(pairs, desc="estimate targets", disable=not progress, leave=False):
