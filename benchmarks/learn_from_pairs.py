@@ -65,6 +65,21 @@ def main() -> None:
         choices=["none", *KINDS[1:]],
         help="ψ's view of the whole photo (default: train --pairs' own, grid)",
     )
+    p.add_argument(
+        "--estimate",
+        choices=["none", "grade"],
+        help="the whole-photo estimate ψ reads (default: train --pairs' own)",
+    )
+    p.add_argument(
+        "--estimate-minutes",
+        type=float,
+        help="the estimate's fit, before the --minutes of training (default: the recipe's)",
+    )
+    p.add_argument(
+        "--init-from",
+        help="start from these weights (a shipped guided model's: its ψ already reads a guide)",
+    )
+    p.add_argument("--lr", type=float, help="learning rate (default: train --pairs' own)")
     args = p.parse_args()
 
     out = Path(args.out)
@@ -82,6 +97,19 @@ def main() -> None:
         overrides["net"] = {"whole": whole}
         if whole == "grid":
             overrides["loss"] = {"estimate": 4.0}
+    if args.estimate:
+        overrides["net"] = {
+            **overrides.get("net", {}),
+            "estimate": "" if args.estimate == "none" else args.estimate,
+        }
+    if args.init_from:  # carried on as train --pairs carries its starting weights on
+        from restorable.training.from_pairs import CARRY_ON
+
+        overrides.update(CARRY_ON, init_from=str(Path(args.init_from).resolve()))
+    if args.lr:
+        overrides["lr"] = args.lr
+    if args.estimate_minutes is not None:
+        overrides["estimate_minutes"] = args.estimate_minutes
     shutil.rmtree(out / "run", ignore_errors=True)  # a fresh run each time
     folder = learn_from_pairs(
         before,
@@ -98,6 +126,7 @@ def main() -> None:
     steps = model.card.training["steps"]
     print(f"edit: convert {args.recipe}; {args.photos} pairs, {r['photos']} held back for eval")
     print(f"ψ's whole-photo path: {model.net.cfg.whole or 'none'}")
+    print(f"ψ's estimate: {model.net.cfg.estimate or 'none'}")
     print(f"trained {steps} steps in {(time.time() - t0) / 60:.1f} min on {args.device}")
     print(f"model installed in {folder}")
     print(f"{'':22} {'PSNR':>7} {'SSIM':>7}")
@@ -105,6 +134,8 @@ def main() -> None:
     print(f"{'restore PNG':22} {png['restore_psnr']:7.2f} {png['restore_ssim']:7.4f}")
     print(f"{'restore JPEG q90':22} {jpg['restore_psnr']:7.2f} {jpg['restore_ssim']:7.4f}")
     print(f"{'identity (BEFORE)':22} {r['identity_approx_psnr']:7.2f}   (leaving it unchanged)")
+    if "estimate_psnr" in r:
+        print(f"{'estimate alone':22} {r['estimate_psnr']:7.2f}   (what ψ reads)")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,15 @@ from restorable.models import available_models, load, user_models_dir
 from restorable.training.from_pairs import check_name, learn_from_pairs
 
 SAMPLES = Path(__file__).parents[1] / "src" / "restorable" / "samples"
-TINY = {"steps": 2, "batch": 2, "crop": 32, "warmup": 1, "threads": 1, "max_side": 64}
+TINY = {
+    "steps": 2,
+    "batch": 2,
+    "crop": 32,
+    "warmup": 1,
+    "threads": 1,
+    "max_side": 64,
+    "estimate_minutes": 0.02,  # the grade estimate's fit: a second
+}
 TINY_NET = {"blocks": 2, "width": 8, "psi_width": 8}
 
 
@@ -84,6 +92,9 @@ def test_cli_apply_restore_list_eval(home: Path, tmp_path: Path, capsys) -> None
     assert result["photos"] == 1 and result["per_photo"][0]["photo"] == "img0.jpg"
     assert 10 < result["mean"]["png"]["approx_psnr"] < 60  # against the held-back AFTER
     assert 10 < result["identity_approx_psnr"] < 60
+    # ψ reads the grade estimate; eval says how close it comes alone
+    assert result["per_photo"][0]["estimate_psnr"] == result["estimate_psnr"]
+    assert 10 < result["estimate_psnr"] < 80
 
 
 def test_cli_train_pairs(tmp_path: Path, monkeypatch, capsys) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from restorable.cli import build_parser, main
 from restorable.files import write_image
-from restorable.training import recipes
+from restorable.training import from_pairs, recipes
 from restorable.training.everything import plan_jobs
 from restorable.training.recipes import FLAGS, check_flags, one_model_config, recipe
 
@@ -239,9 +239,9 @@ def test_the_commands_build_one_recipe(world: dict, tmp_path: Path) -> None:
     pairs = one_model_config(args, "pairs").to_dict()
     learned = recipe("mine", "learned")
     assert pairs["net"]["guided"] is False and pairs["loss"]["delta"] == learned["loss"]["delta"]
-    assert (pairs["batch"], pairs["crop"], pairs["lr"]) == (
-        learned["batch"], learned["crop"], learned["lr"],
-    )  # fmt: skip
+    assert (pairs["batch"], pairs["crop"]) == (learned["batch"], learned["crop"])
+    # carried on from the shipped starting weights (from_pairs.START) at a carry-on's rate
+    assert pairs["init_from"] and pairs["lr"] == from_pairs.CARRY_ON["lr"]
     configs = Path(__file__).parents[1] / "configs"
     for ablation in configs.glob("ablation-*.json"):
         loss = json.loads(ablation.read_text())["loss"]

@@ -159,8 +159,8 @@ def test_training_batches_carry_each_crops_photo(photos: Path, tmp_path: Path, m
 
 def test_learned_recipes_read_the_whole_photo(tmp_path: Path) -> None:
     """OP-learned: FiLM, the curves for bwp and the grid for exposure (the tone operators);
-    train --pairs: the grid (a user's edit is most often a grade of the photo's own tones); a
-    --config may choose otherwise."""
+    train --pairs: FiLM and the grade estimate (a user's edit is most often a grade of the
+    photo's own tones); a --config may choose otherwise."""
     from restorable.training.from_pairs import pairs_config
     from restorable.training.recipes import recipe
 
@@ -177,9 +177,9 @@ def test_learned_recipes_read_the_whole_photo(tmp_path: Path) -> None:
 
             Image.fromarray(_photo(32, 40, seed=i)).save(d / f"{i}.png")
     cfg = pairs_config(before, after, "mine")
-    assert cfg["net"]["whole"] == "grid" and cfg["loss"]["estimate"] > 0
-    mine = pairs_config(before, after, "mine", base={"net": {"whole": "film"}})
-    assert mine["net"]["whole"] == "film"
+    assert cfg["net"]["whole"] == "film" and cfg["net"]["estimate"] == "grade"
+    mine = pairs_config(before, after, "mine", base={"net": {"whole": "grid"}})
+    assert mine["net"]["whole"] == "grid" and not mine["net"].get("estimate")
 
 
 def test_the_grid_estimate_is_trained_from_the_forward_it_took(

@@ -382,11 +382,15 @@ class RestorableModel:
         else on large windows overlapping by the receptive field (operators such as L0 are not
         strictly local: there the result differs slightly from one pass). uint8, as the model
         saw its guides in training (the cached pairs), and 3 bytes a pixel. A learned model's
-        estimate (``NetConfig.estimate``) is the same kind of guide, computed by the model."""
+        estimate (``NetConfig.estimate``) is the same kind of guide, computed by the model; one
+        that must see the whole photo at any size and bounds its own memory (``one_pass``: the
+        grade estimate, whose statistics are the whole photo's) runs in one pass."""
         if not self.net.cfg.reads_guide:
             return None
         src = check_image(img)
         one = lambda t: to_uint8(self.reference_guide(t, **params))  # noqa: E731
+        if getattr(getattr(self.net, "estimator", None), "one_pass", False):
+            return one(src)
         h, w = src.shape[:2]
         side = auto_tile(
             h,

@@ -101,12 +101,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument(
         "--estimate",
-        choices=["none", "pyramid", "histogram", "bilateral"],
+        choices=["none", "pyramid", "histogram", "bilateral", "grade"],
         help="a learned estimate of f(I) that ψ reads as a guided model's ψ reads the "
         "operator's output, run on the whole photo: pyramid (a learned local Laplacian filter, "
         "network/pyramid_psi.py), histogram (tones and texture moved to learned "
-        "distributions, network/histogram_psi.py) or bilateral (a bilateral filter with fitted "
-        "settings, network/bilateral_psi.py), fitted before training; on a guided model "
+        "distributions, network/histogram_psi.py), bilateral (a blend of a bilateral and a "
+        "grey-guided box filter with fitted settings, network/bilateral_psi.py) or grade (a "
+        "colour grade computed from the photo's statistics, network/grade_psi.py; the "
+        "default of --pairs), fitted before training; on a guided model "
         "carried on with --init-from it makes a learned one (no operator at apply time)",
     )
     s.add_argument(

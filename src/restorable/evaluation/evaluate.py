@@ -150,8 +150,10 @@ def evaluate_model(
     for name, img, ref in tqdm(items, desc=f"eval {model.card.stem}", disable=not progress):
         x = img.astype(np.float32) / 255
         guide = ref.astype(np.float32) / 255 if model.net.cfg.guided else None
+        estimate = None
         if getattr(model.net, "estimator", None) is not None:  # a learned model's own estimate
-            guide = model.guide(img).astype(np.float32) / 255
+            estimate = model.guide(img)
+            guide = estimate.astype(np.float32) / 255
         out = model.apply_float(x, guide, **settings)
         out = np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
         region = _region(model.op, img, ref)
@@ -161,6 +163,8 @@ def evaluate_model(
             # what doing nothing scores: how far the operator moves this photo
             "identity_approx_psnr": psnr(img, ref),
         }
+        if estimate is not None:  # how close the model's estimate alone comes (ψ reads it)
+            row["estimate_psnr"] = psnr(estimate, ref)
         for fmt in formats:
             stored = _png_roundtrip(out) if fmt == "png" else jpeg_roundtrip(out, int(fmt[4:]))
             restored = model.restore(stored)
@@ -191,6 +195,11 @@ def evaluate_model(
         **({"params": settings} if settings else {}),
         "photos": len(rows),
         "identity_approx_psnr": _mean([r["identity_approx_psnr"] for r in rows]),
+        **(
+            {"estimate_psnr": _mean([r["estimate_psnr"] for r in rows])}
+            if rows and "estimate_psnr" in rows[0]
+            else {}
+        ),
         # photos the application's own region figure covers (retouch: those with a face)
         "region_photos": sum(
             any(k.endswith("_restore_psnr") and math.isfinite(v) for k, v in r["png"].items())
@@ -232,6 +241,8 @@ def format_report(result: dict) -> str:
             f"{png['texture_distance_identity']:.4f})"
         )
     lines.append(f"(doing nothing scores {result['identity_approx_psnr']:.2f} dB approximation)")
+    if "estimate_psnr" in result:
+        lines.append(f"(the model's own estimate alone scores {result['estimate_psnr']:.2f} dB)")
     return "\n".join(lines)
 
 

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from restorable.network.bilateral_psi import BilateralEstimate
+from restorable.network.grade_psi import GradeEstimate
 from restorable.network.histogram_psi import HistogramEstimate
 from restorable.network.invertible import (
     AffineCoupling,
@@ -55,6 +56,7 @@ ESTIMATES = {
     "pyramid": PyramidEstimate,
     "histogram": HistogramEstimate,
     "bilateral": BilateralEstimate,
+    "grade": GradeEstimate,
 }
 
 

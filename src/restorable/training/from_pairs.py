@@ -6,18 +6,28 @@
                                                               restore (the file's record), list
 
 There is no operator to call, so the model is the paper's unguided design (``OP-learned``'s
-recipe: ψ reads the photo alone) and learns the edit from the AFTER images. Its card's ``op`` is
+recipe) and learns the edit from the AFTER images. Its ψ reads a grade estimate computed from
+the whole photo's statistics (``network/grade_psi.py``), fitted to the pairs first, and starts
+from shipped weights whose ψ learned to carry such a guide through (``grade_prior.py``). Its
+card's ``op`` is
 NAME, which names no registered operator; its training record says where the pairs are and
 which were held out, so ``eval --op NAME`` measures those against their AFTER images.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from restorable.errors import RestorableError
 
 DEFAULT_MINUTES = 20.0
+ESTIMATE_MINUTES = 2.0  # the grade estimate's fit, before the training's minutes
+# the weights a model learned from pairs starts from (training/grade_prior.py: trained once to
+# carry any grade it is given through), and what must match for them to load
+START = Path(__file__).resolve().parent.parent / "weights" / "priors" / "pairs-prior.safetensors"
+CARRY_ON = {"lr": 3e-4, "warmup": 300, "ema": 0.999, "grad_clip_rel": 2.0}
+SHAPE_KEYS = ("arch", "blocks", "width", "phi_depth", "h_depth", "psi_width", "use_psi")
 
 
 def check_name(name: str | None) -> str:
@@ -58,15 +68,45 @@ def pairs_config(
     match_pairs(before, after)  # unmatched, misaligned or too few: fail before any work
     cfg = recipe(name, "learned", device, {"minutes": DEFAULT_MINUTES, **(base or {})}, name)
     cfg.update(device=device, pairs=[str(before), str(after)])
-    # ψ reads the whole photo through the bilateral grid (network/whole_photo.py): a user's edit
-    # is most often a grade that depends on the photo's own tones. On ImageMagick's
-    # -auto-level -auto-gamma, 80 pairs, 10 CPU minutes each (benchmarks/learn_from_pairs.py):
-    # approx. / restore 19.72 / 37.46 dB without the path, 29.84 / 37.03 with FiLM, 31.41 /
-    # 38.63 with the grid (leaving the photo unchanged: 18.53)
-    if "whole" not in ((base or {}).get("net") or {}):  # a --config may choose (--whole too)
-        cfg["net"]["whole"] = "grid"
+    # ψ reads the grade estimate (network/grade_psi.py: the photo's own statistics turned into
+    # levels, curves and a colour mix, fitted first) and the whole photo through FiLM, starting
+    # from weights whose ψ already carries a guide through (training/grade_prior.py). On
+    # ImageMagick's -auto-level -auto-gamma, 80 pairs, 10 CPU minutes each, approx. / restore
+    # (benchmarks/learn_from_pairs.py; docs/training.md): the bilateral grid 31.41 / 38.63 dB,
+    # the grade estimate from scratch 32.15 / 37.34, from the guided l0's weights 36.47 / 39.32,
+    # from grade_prior's 39.40 / 38.98
+    from restorable.network.whole_photo import ESTIMATING
+
+    base = base or {}
+    chosen = {k: v for k, v in (base.get("net") or {}).items() if k in ("whole", "estimate")}
+    if chosen:  # a --config chose (the recipe's variant set its own whole path over it)
+        cfg["net"].update(chosen)
+    else:
+        cfg["net"].update(whole="film", estimate="grade")
+        if "init_from" not in base and _fits_start(cfg["net"]):
+            cfg["init_from"] = str(START)
+            # carried on as configs/carry-on.json carries a model on: the recipe's 1e-3 is
+            # a rate for a network that starts from nothing
+            cfg.update({k: base.get(k, v) for k, v in CARRY_ON.items()})
+    if cfg["net"].get("whole") in ESTIMATING:  # the grid's own estimate is trained on f too
         cfg["loss"] = {**cfg["loss"], "estimate": cfg["loss"].get("approx", 4.0)}
+    if cfg["net"].get("estimate"):
+        cfg["estimate_minutes"] = base.get("estimate_minutes", ESTIMATE_MINUTES)
     return cfg
+
+
+def _fits_start(net: dict) -> bool:
+    """Whether the starting weights of ``train --pairs`` (:data:`START`) load into a network of
+    this configuration (they do not into a --config's smaller one)."""
+    from dataclasses import asdict
+
+    from restorable.network.model import NetConfig
+
+    if not START.exists():
+        return False
+    ours = asdict(NetConfig(**net))  # a recipe leaves most sizes at NetConfig's defaults
+    start = asdict(NetConfig(**json.loads(START.with_suffix(".json").read_text())["net"]))
+    return all(ours[k] == start[k] for k in SHAPE_KEYS)
 
 
 def install_user_model(run: Path, name: str) -> Path:
@@ -91,7 +131,9 @@ def learn_from_pairs(
     went to). ``overrides``: TrainConfig keys (``steps``, ``batch``, ``crop``, ``net`` ...)."""
     from restorable.training.train import TrainConfig, train
 
-    cfg = pairs_config(before, after, name, device)
+    # the overrides are the base too, so that pairs_config sees a smaller network or a chosen
+    # path (and starts from no weights that would not load into it)
+    cfg = pairs_config(before, after, name, device, base=overrides)
     cfg["minutes"] = minutes
     cfg["run_dir"] = str(run_dir or Path("runs") / name)
     for key, value in (overrides or {}).items():

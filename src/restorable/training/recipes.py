@@ -330,6 +330,15 @@ def one_model_config(args: argparse.Namespace, command: str):
     if command == PAIRS:
         from restorable.training.from_pairs import pairs_config
 
+        # --whole and --estimate choose the path and estimate as a --config does, so that
+        # pairs_config neither adds the grade estimate nor starts from weights made for it
+        chosen = {}
+        if args.whole is not None:
+            chosen["whole"] = "" if args.whole == "none" else args.whole
+        if getattr(args, "estimate", None) is not None:
+            chosen["estimate"] = "" if args.estimate == "none" else args.estimate
+        if chosen:
+            base = {**base, "net": {**(base.get("net") or {}), **chosen}}
         cfg = TrainConfig.from_dict(pairs_config(*args.pairs, args.name, device, base))
     else:
         if not args.op:

@@ -113,6 +113,14 @@ class TrainConfig:
     # fit the estimate again although the weights carried on (--init-from) bring a fitted one:
     # after the estimate's fit has changed (bwp-learned v6: tone targets per photo size)
     refit_estimate: bool = False
+    # ψ reads the target itself as its guide, the estimate left unfitted: the starting weights
+    # of train --pairs, which learn to carry any guide through (training/grade_prior.py)
+    target_guide: bool = False
+
+    @property
+    def reads_target(self) -> bool:
+        """Whether ψ's guide in training is the target (a guided model, or target_guide)."""
+        return self.net.guided or self.target_guide
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -449,7 +457,7 @@ def validate(net, cfg: TrainConfig, val: Batch) -> dict[str, float]:
     """Approximation and restoration PSNR of ``net`` on the validation batch, restored from the
     8-bit output with Δ = 0 as ``restore`` runs."""
     net.eval()
-    out, _ = net(val.x, val.guide(cfg.net.guided), **val.extra)
+    out, _ = net(val.x, val.guide(cfg.reads_target), **val.extra)
     stored = quantize(out)
     restored = net.inverse(stored)
     net.train()
@@ -568,9 +576,17 @@ class Trainer(Loop):
         est = net_estimator(net)
         record = self.resumed_fit
         refit = self.cfg.refit_estimate and not self.estimate_from_checkpoint
+        if self.cfg.target_guide:  # ψ reads the targets: the estimate stays as it is, unused
+            for p in est.parameters():
+                p.requires_grad_(False)
+            return None
         if refit or not est.fitted():
-            if hasattr(est, "fit"):  # fitted by statistics of the whole pairs, not descent
-                record = est.fit(self.source.crops.pairs, progress=self.progress and self.lead)
+            if hasattr(est, "fit"):  # fitted on the whole pairs by its own means
+                record = est.fit(
+                    self.source.crops.pairs,
+                    progress=self.progress and self.lead,
+                    minutes=self.cfg.estimate_minutes,
+                )
             else:
                 record = fit_estimate(
                     est,
@@ -714,7 +730,7 @@ class Trainer(Loop):
             g["lr"] = lr
         b = self.source.batch(cfg.batch)
         with torch.autocast(kind, torch.bfloat16, enabled=self.fwd_bf16):
-            out, delta = self.model(b.x, b.guide(cfg.net.guided), **b.extra)
+            out, delta = self.model(b.x, b.guide(cfg.reads_target), **b.extra)
         out, delta = out.float(), delta.float()
         original = b.x
         if cfg.share and step % 2 == 1:  # a share (resize, then real JPEG) every other batch
