@@ -39,10 +39,10 @@ import time
 import cv2
 import numpy as np
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from restorable.image import rgb_uint8
+from restorable.network.photo_estimate import PhotoEstimate
 
 # the settings the fit tries: diameter (px), range sigma (0-255), spatial sigma (px)
 DIAMETERS = (15, 21, 31)
@@ -105,7 +105,7 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(255.0**2 / max(mse, 1e-12)))
 
 
-class BilateralEstimate(nn.Module):
+class BilateralEstimate(PhotoEstimate):
     """photo → an estimate of f(photo): OpenCV's bilateral filter with fitted settings.
 
     A learned model with ``NetConfig.estimate = "bilateral"`` runs it once on the whole photo
@@ -169,13 +169,6 @@ class BilateralEstimate(nn.Module):
         out = w[0] * u8.astype(np.float32) + w[1] * bilateral.astype(np.float32) + w[3]
         out += w[2] * joint_box(u8, radius, sigma)
         return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-
-    def forward(self, img: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) in [0, 1] → the estimate, each photo whole (no gradient flows)."""
-        outs = []
-        for x in img.detach().float().cpu().permute(0, 2, 3, 1).numpy():
-            outs.append(torch.from_numpy(self.photo(x)).permute(2, 0, 1).float() / 255)
-        return torch.stack(outs).to(img)
 
     def fit(
         self,

@@ -43,6 +43,7 @@ from torch import nn
 from tqdm import tqdm
 
 from restorable.image import rgb_uint8
+from restorable.network.photo_estimate import PhotoEstimate
 
 QUANTILES = (0.0, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.98, 0.995, 1.0)
 STATS = 4 * (len(QUANTILES) + 2)  # R, G, B, luma: quantiles, mean, spread
@@ -95,7 +96,7 @@ def _mlp(n_in: int, n_out: int) -> nn.Sequential:
     return net
 
 
-class GradeEstimate(nn.Module):
+class GradeEstimate(PhotoEstimate):
     """photo → an estimate of f(photo): a colour grade computed from the photo's statistics.
 
     A learned model with ``NetConfig.estimate = "grade"`` runs it once on the whole photo (its
@@ -171,13 +172,6 @@ class GradeEstimate(nn.Module):
             graded = np.nan_to_num(graded, nan=0.0) * 255.0  # a bad weights file: no NaN cast
             out[top : top + 256] = np.clip(np.rint(graded), 0, 255).astype(np.uint8)
         return out
-
-    def forward(self, img: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) in [0, 1] → the estimate, each photo whole (no gradient flows)."""
-        outs = []
-        for x in img.detach().float().cpu().permute(0, 2, 3, 1).numpy():
-            outs.append(torch.from_numpy(self.photo(x)).permute(2, 0, 1).float() / 255)
-        return torch.stack(outs).to(img)
 
     def fit(
         self,

@@ -32,9 +32,9 @@ import time
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm import tqdm
 
+from restorable.network.photo_estimate import PhotoEstimate
 from restorable.operators import detail
 
 SMALL, LARGE = 320 * 213, 640 * 427  # pixel counts of the two gradient targets
@@ -47,7 +47,7 @@ def _weight(pixels: int) -> float:
     return float(np.clip(w, 0.0, 1.0))
 
 
-class HistogramEstimate(nn.Module):
+class HistogramEstimate(PhotoEstimate):
     """photo → an estimate of f(photo): grey tones and texture moved to learned distributions.
 
     A learned model with ``NetConfig.estimate = "histogram"`` runs it once on the whole photo
@@ -108,13 +108,6 @@ class HistogramEstimate(nn.Module):
         grey = self.grey(detail.luminance(np.clip(x, 0.0, 1.0)))
         out = np.clip(np.rint(grey * 255), 0, 255).astype(np.uint8)
         return np.repeat(out[:, :, None], 3, axis=2)
-
-    def forward(self, img: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) in [0, 1] → the estimate, each photo whole (no gradient flows)."""
-        outs = []
-        for x in img.detach().float().cpu().permute(0, 2, 3, 1).numpy():
-            outs.append(torch.from_numpy(self.photo(x)).permute(2, 0, 1).float() / 255)
-        return torch.stack(outs).to(img)
 
     def fit(
         self,
