@@ -388,9 +388,13 @@ class RestorableModel:
         if not self.net.cfg.reads_guide:
             return None
         src = check_image(img)
-        one = lambda t: to_uint8(self.reference_guide(t, **params))  # noqa: E731
-        if getattr(getattr(self.net, "estimator", None), "one_pass", False):
-            return one(src)
+        estimator = getattr(self.net, "estimator", None)
+        if estimator is not None:  # its uint8 as it is, not through reference_guide's floats
+            one = estimator.photo
+            if getattr(estimator, "one_pass", False):
+                return one(src)
+        else:
+            one = lambda t: to_uint8(self.reference_guide(t, **params))  # noqa: E731
         h, w = src.shape[:2]
         side = auto_tile(
             h,

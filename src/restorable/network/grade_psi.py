@@ -53,13 +53,19 @@ MIN_RANGE = 0.05  # white - black: a levels stretch of at most 20×
 SAMPLES = 65536  # pixels kept per training pair for the fit
 BATCH_PHOTOS, BATCH_PIXELS = 16, 4096  # per Adam step
 LR = 2e-3
+ROWS = 256  # rows of a photo counted or graded at a time: memory stays small at 24 MP
 
 
 def histograms(u8: np.ndarray) -> np.ndarray:
-    """(4, 256) pixel counts of R, G, B and the luma (rounded to 8 bits) of an HxWx3 uint8."""
-    x = u8[..., :3].reshape(-1, 3)
-    luma = np.rint(x @ LUMA).astype(np.int64)
-    return np.stack([np.bincount(c, minlength=256)[:256] for c in (*x.T.astype(np.int64), luma)])
+    """(4, 256) pixel counts of R, G, B and the luma (rounded to 8 bits) of an HxWx3 uint8,
+    counted in strips of rows: at 24 MP a whole-photo luma and int copies would take 0.8 GB."""
+    counts = np.zeros((4, 256), np.int64)
+    for top in range(0, u8.shape[0], ROWS):
+        x = u8[top : top + ROWS, :, :3].reshape(-1, 3)
+        luma = np.rint(x @ LUMA).astype(np.uint8)
+        for c, values in enumerate((x[:, 0], x[:, 1], x[:, 2], luma)):
+            counts[c] += np.bincount(values, minlength=256)[:256]
+    return counts
 
 
 def statistics(u8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -165,12 +171,12 @@ class GradeEstimate(PhotoEstimate):
         lut = tables[0].numpy().astype(np.float32)  # (3, 256)
         m = mix[0].numpy().astype(np.float32)
         out = np.empty(u8.shape[:2] + (3,), np.uint8)
-        for top in range(0, u8.shape[0], 256):
-            rows = u8[top : top + 256, :, :3]
+        for top in range(0, u8.shape[0], ROWS):
+            rows = u8[top : top + ROWS, :, :3]
             looked = np.stack([lut[c][rows[..., c]] for c in range(3)], -1)
             graded = looked @ m[:, :3].T + m[:, 3]
             graded = np.nan_to_num(graded, nan=0.0) * 255.0  # a bad weights file: no NaN cast
-            out[top : top + 256] = np.clip(np.rint(graded), 0, 255).astype(np.uint8)
+            out[top : top + ROWS] = np.clip(np.rint(graded), 0, 255).astype(np.uint8)
         return out
 
     def fit(
@@ -208,12 +214,11 @@ class GradeEstimate(PhotoEstimate):
             p.requires_grad_(True)
         self.train()
         opt = torch.optim.Adam(params, lr=LR, weight_decay=1e-4)
-        budget = steps if steps is not None else None
         done, loss_avg = 0, None
-        bar = tqdm(total=budget, desc="fitting the grade", disable=not progress, leave=False)
+        bar = tqdm(total=steps, desc="fitting the grade", disable=not progress, leave=False)
         while True:
             elapsed = time.time() - start
-            frac = done / budget if budget else elapsed / max(60.0 * (minutes or 0.0), 1e-9)
+            frac = done / steps if steps else elapsed / max(60.0 * (minutes or 0.0), 1e-9)
             if frac >= 1.0:
                 break
             for group in opt.param_groups:

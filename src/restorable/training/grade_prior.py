@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from restorable.network.grade_psi import LUMA
 from restorable.training.from_pairs import START as PRIOR
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
@@ -52,7 +53,7 @@ def random_grade(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         lo, hi = 1 / (1 + np.exp(k * mid)), 1 / (1 + np.exp(k * (mid - 1)))
         s = (1 / (1 + np.exp(k * (mid - x))) - lo) / (hi - lo)
         x = s if rng.random() < 0.75 else 2 * x - s
-    grey = x @ np.array([0.299, 0.587, 0.114])
+    grey = x @ LUMA
     x = grey[..., None] + rng.uniform(0.4, 1.7) * (x - grey[..., None])
     x = x * rng.uniform(0.85, 1.15, 3)
     return np.clip(np.rint(x * 255), 0, 255).astype(np.uint8)
