@@ -124,7 +124,8 @@ def main() -> None:
     r = evaluate_model(model, jpeg_qualities=[90], progress=False)
     png, jpg = r["mean"]["png"], r["mean"]["jpeg90"]
     steps = model.card.training["steps"]
-    print(f"edit: convert {args.recipe}; {args.photos} pairs, {r['photos']} held back for eval")
+    pairs = len(list(before.glob("*.png")))  # the folder's, which earlier runs may have grown
+    print(f"edit: convert {args.recipe}; {pairs} pairs, {r['photos']} held back for eval")
     print(f"ψ's whole-photo path: {model.net.cfg.whole or 'none'}")
     print(f"ψ's estimate: {model.net.cfg.estimate or 'none'}")
     print(f"trained {steps} steps in {(time.time() - t0) / 60:.1f} min on {args.device}")

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from restorable.models import RestorableModel, load, save_model
-from restorable.network.grade_psi import QUANTILES, GradeEstimate, statistics
+from restorable.network.grade_psi import GRID, QUANTILES, ColourLookup, GradeEstimate, statistics
 
 
 def _photo(h: int, w: int, seed: int) -> np.ndarray:
@@ -47,6 +47,17 @@ def fitted() -> tuple[GradeEstimate, dict]:
     est = GradeEstimate()
     record = est.fit(pairs, progress=False, steps=150)
     return est, record
+
+
+def _hue_and_saturation(img: np.ndarray) -> np.ndarray:
+    """A colour change no per-channel curve or 3 × 3 mix states: saturation × 1.3 and hue
+    turned by 0.04 of a circle, in HSV (as ImageMagick's ``-modulate`` does it in HSL)."""
+    from skimage.color import hsv2rgb, rgb2hsv
+
+    hsv = rgb2hsv(img)
+    hsv[..., 0] = (hsv[..., 0] + 0.04) % 1.0
+    hsv[..., 1] = np.clip(hsv[..., 1] * 1.3, 0, 1)
+    return np.clip(np.rint(hsv2rgb(hsv) * 255), 0, 255).astype(np.uint8)
 
 
 def test_before_fitting_the_estimate_is_the_photo() -> None:
@@ -153,3 +164,57 @@ def test_a_large_photos_grade_is_the_whole_photos_not_its_windows(fitted, monkey
     monkeypatch.setattr(models, "GUIDE_BUDGET_MB", 0.01)  # windows of the minimum side,
     model.receptive_field = 16  # 40 px
     np.testing.assert_array_equal(model.guide(img), fitted[0].photo(img))
+
+
+def test_the_colour_lookup_learns_a_change_of_hue_and_saturation(monkeypatch) -> None:
+    """The curves and the mix alone stay far from an HSV change; with the colour lookup the
+    estimate is close to it on photos it was not fitted on."""
+    pairs = [(x, _hue_and_saturation(x)) for x in (_photo(48, 64, s) for s in range(12))]
+    held_out = [_photo(50, 70, s) for s in range(100, 104)]
+
+    def fitted_psnr() -> float:
+        torch.manual_seed(0)
+        est = GradeEstimate()
+        est.fit(pairs, progress=False, steps=100)
+        return float(np.mean([_psnr(est.photo(x), _hue_and_saturation(x)) for x in held_out]))
+
+    with_lookup = fitted_psnr()
+    monkeypatch.setattr(ColourLookup, "looked_up", lambda self, rgb: torch.zeros_like(rgb))
+    without = fitted_psnr()  # the curves and the mix alone
+    assert with_lookup > 40 and with_lookup > without + 6, (with_lookup, without)
+
+
+def test_the_colour_lookup_solve_recovers_a_table() -> None:
+    """A change that is itself a table read trilinearly is solved back to that table: the
+    solve is the exact least-squares one, not an approximation."""
+    gen = torch.Generator().manual_seed(0)
+    truth = ColourLookup()
+    with torch.no_grad():
+        truth.table.copy_(0.1 * torch.randn(truth.table.shape, generator=gen))
+    rgb = torch.rand(1, 40000, 3, generator=gen)
+    change = truth.looked_up(rgb)[0].detach()
+    solved = ColourLookup()
+    solved.solve(rgb[0], change, smooth=0.0)
+    torch.testing.assert_close(solved.table, truth.table, atol=2e-4, rtol=0)
+    # at a grid point the lookup reads that point's value
+    corner = torch.tensor([[[1.0, 0.0, 1.0]]])
+    torch.testing.assert_close(
+        solved.looked_up(corner)[0, 0], solved.table[:, GRID - 1, 0, GRID - 1]
+    )
+
+
+def test_a_weights_file_from_before_the_lookup_grades_as_it_did(fitted) -> None:
+    """The --pairs starting weights and users' models of 2026-12-05 have no colour lookup:
+    they load with none, and grade with their curves and mix alone."""
+    est = fitted[0]
+    old = {k: v for k, v in est.state_dict().items() if not k.startswith("colour.")}
+    back = GradeEstimate()
+    back.load_state_dict(old)
+    assert torch.count_nonzero(back.colour.table) == 0
+    img = _photo(40, 60, 9)
+    stats, cdf = statistics(img)
+    tables, mix = back.tables(torch.from_numpy(stats)[None], torch.from_numpy(cdf)[None])
+    idx = torch.from_numpy(img.reshape(1, -1, 3).astype(np.int64))
+    curves_and_mix = GradeEstimate.mixed(tables, mix, idx)[0].reshape(img.shape).detach().numpy()
+    expected = np.clip(np.rint(curves_and_mix * 255), 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(back.photo(img), expected)
