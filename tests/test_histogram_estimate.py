@@ -98,7 +98,9 @@ def test_its_targets_survive_fp16_shipping(fitted, tmp_path: Path) -> None:
 
 def test_a_guided_model_carries_on_with_it_where_it_was() -> None:
     grown = checks.check_guided_carries_on("histogram")
-    assert grown == [f"estimator.{k}" for k in sorted(HistogramEstimate().state_dict())]
+    # shrink_ is not grown: a weights file without it loads it as off (older weights)
+    keys = sorted(k for k in HistogramEstimate().state_dict() if k != "shrink_")
+    assert grown == [f"estimator.{k}" for k in keys]
 
 
 def test_weights_with_one_tone_target_estimate_as_before(fitted) -> None:
@@ -206,3 +208,42 @@ def test_refit_estimate_fits_a_carried_on_estimate_again(photos: Path, tmp_path:
         tone = load("bwp-learned", run).net.estimator.tone_large
         assert torch.equal(tone, weights["estimator.tone_large"]) is not refit
         assert ("estimate_fit" in card["training"]) is refit
+
+
+def test_gradient_targets_that_fall_short_are_scaled_back(fitted) -> None:
+    """Where the learned gradient target stays short of the operator's (bwp's detail gain is
+    limited, so its outputs stop short of it), the fit scales it by the factor that
+    reproduces the pairs best: a target spoiled to 0.75× is scaled back up, and the estimate
+    gains on the pairs. A size no pair has keeps its target."""
+    est0, pairs = fitted
+    est = HistogramEstimate()
+    est.load_state_dict(est0.state_dict())
+    est.grad_small.mul_(0.75)
+    large = est.grad_large.clone()
+
+    def psnr() -> float:
+        return float(np.mean([_psnr(est.photo(x)[..., 0], y[..., 0]) for x, y in pairs]))
+
+    spoiled = psnr()
+    small_scale, large_scale = est.scale_gradients(pairs, progress=False)
+    assert small_scale >= 1.15 and large_scale == 1.0
+    assert torch.equal(est.grad_large, large)
+    assert psnr() > spoiled + 1.0, (psnr(), spoiled)
+
+
+def test_beyond_the_large_target_texture_shrinks_as_the_photo_grows(fitted) -> None:
+    """A photo above the large target's pixel count reads that target's gradients shrunk by
+    the linear scale (an upsampled photo's texture), its tones unchanged; at or below it, the
+    targets are the learned ones. Fitting turns the shrink on; older weights load without."""
+    from restorable.network.histogram_psi import LARGE
+
+    est = fitted[0]
+    tone, grad = est._targets(LARGE)
+    np.testing.assert_allclose(grad, est.grad_large.double().numpy(), rtol=1e-6)
+    tone4, grad4 = est._targets(4 * LARGE)  # twice the side
+    np.testing.assert_allclose(tone4, tone, rtol=1e-6)
+    np.testing.assert_allclose(grad4, 0.5 * grad, rtol=1e-6)
+    # weights from before the shrink (bwp-learned v7: no shrink_) estimate as they did
+    legacy = HistogramEstimate()
+    legacy.load_state_dict({k: v for k, v in est.state_dict().items() if k != "shrink_"})
+    np.testing.assert_allclose(legacy._targets(4 * LARGE)[1], grad, rtol=1e-6)
