@@ -296,8 +296,9 @@ class GradeEstimate(PhotoEstimate):
         best, best_loss = None, loss(held) if len(held) else float("inf")
         for smooth in SMOOTHNESS if len(held) else ():
             solve(kept, smooth)
-            if loss(held) < best_loss:
-                best, best_loss = smooth, loss(held)
+            held_loss = loss(held)
+            if held_loss < best_loss:
+                best, best_loss = smooth, held_loss
         self.colour.table.copy_(descended)
         if best is not None:
             solve(every, best)

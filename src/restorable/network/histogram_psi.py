@@ -199,11 +199,7 @@ class HistogramEstimate(PhotoEstimate):
         320-px target by 1.05 44.40 → 45.87 on 20 validation photos (a probe, 2026-12-05).
         Returns the two factors (small, large)."""
         rng = np.random.default_rng(seed)
-        greys, truths, weights = [], [], []
-        for x, y, *_ in pairs:
-            greys.append(detail.luminance(x[..., :3].astype(np.float32) / 255))
-            truths.append(y[..., 0].astype(np.float64))
-            weights.append(_weight(greys[-1].size))
+        weights = [_weight(x.shape[0] * x.shape[1]) for x, *_ in pairs]
         chosen = []
         for anchor, grad in ((0, self.grad_small), (1, self.grad_large)):
             near = [i for i, w in enumerate(weights) if (w >= 0.5) == bool(anchor)]
@@ -211,6 +207,11 @@ class HistogramEstimate(PhotoEstimate):
                 chosen.append(1.0)
                 continue
             near = rng.permutation(near)[:SCALE_PHOTOS]
+            # only the pairs tried are converted (not every training pair's grey)
+            greys = {
+                i: detail.luminance(pairs[i][0][..., :3].astype(np.float32) / 255) for i in near
+            }
+            truths = {i: pairs[i][1][..., 0].astype(np.float64) for i in near}
             base = grad.clone()
             best, best_err = 1.0, np.inf
             for scale in tqdm(
