@@ -82,7 +82,9 @@ def _model(est: HistogramEstimate) -> RestorableModel:
 
 
 def test_a_model_with_it_is_learned_tiles_exactly_and_restores(fitted) -> None:
-    checks.check_model(_model(fitted[0]), _photo(150, 700, 2))
+    # 24 dB: untrained, Δ is not 0; this photo is 8.5× the pixels of the one anchor (its
+    # texture target shrunk), and the restoration measured 24.9 dB (25.3 unshrunk)
+    checks.check_model(_model(fitted[0]), _photo(150, 700, 2), restore_psnr=24.0)
 
 
 def test_its_targets_survive_fp16_shipping(fitted, tmp_path: Path) -> None:
@@ -91,7 +93,7 @@ def test_its_targets_survive_fp16_shipping(fitted, tmp_path: Path) -> None:
     save_model(model.net, model.card, tmp_path, half=True)
     back = load("bwp", tmp_path)
     assert back.net.estimator.fitted()
-    assert back.net.estimator.tone_small.dtype == torch.float32
+    assert back.net.estimator.tone_.dtype == torch.float32
     img = _photo(90, 120, 7)
     np.testing.assert_array_equal(back.guide(img), model.guide(img))
 
@@ -103,18 +105,73 @@ def test_a_guided_model_carries_on_with_it_where_it_was() -> None:
     assert grown == [f"estimator.{k}" for k in keys]
 
 
-def test_weights_with_one_tone_target_estimate_as_before(fitted) -> None:
-    """bwp-learned v5's weights hold one ``tone_q`` for every size: they load as that target
-    at both sizes and give the estimate they gave."""
+def test_older_weights_estimate_as_before(fitted) -> None:
+    """bwp-learned v5's weights hold one ``tone_q`` for every size, v6-v8's two targets per
+    kind (``tone_small`` ... ``grad_large``) and, before v8, no ``shrink_``: each loads as the
+    two anchors (SMALL, LARGE) it had and gives the estimate it gave."""
+    from restorable.network.histogram_psi import LARGE, SMALL
+
     est, _ = fitted
-    old = {k: v for k, v in est.state_dict().items() if not k.startswith("tone_")}
-    old["tone_q"] = est.tone_large.clone()
-    legacy = HistogramEstimate()
-    legacy.load_state_dict(old)
-    assert torch.equal(legacy.tone_small, est.tone_large)
-    assert torch.equal(legacy.tone_large, est.tone_large)
-    img = _photo(300, 420, 5)  # large: only the large targets count
-    assert np.array_equal(legacy.photo(img), est.photo(img))
+    tone, grad = est.tone_[0].clone(), est.grad_[0].clone()
+    v5 = {"tone_q": tone, "grad_small": grad, "grad_large": 2 * grad, "fitted_": est.fitted_}
+    v8 = {
+        "tone_small": tone, "tone_large": tone, "grad_small": grad, "grad_large": 2 * grad,
+        "fitted_": est.fitted_, "shrink_": torch.ones(()),
+    }  # fmt: skip
+    from restorable.operators import detail
+
+    img = _photo(480, 640, 5)  # above LARGE: the large targets, shrunk if shrink_ is on
+    grey = detail.luminance(img.astype(np.float32) / 255)
+    for state, shrink in ((v5, 1.0), (v8, np.sqrt(LARGE / (480 * 640)))):
+        legacy = HistogramEstimate()
+        legacy.load_state_dict({k: v.clone() for k, v in state.items()})
+        assert legacy.anchors_.tolist() == [SMALL, LARGE]
+        assert torch.equal(legacy.tone_[0], tone) and torch.equal(legacy.tone_[1], tone)
+        want = legacy._grey(grey, tone.double().numpy(), 2 * grad.double().numpy() * shrink)
+        np.testing.assert_array_equal(
+            legacy.photo(img)[..., 0], np.clip(np.rint(want * 255), 0, 255).astype(np.uint8)
+        )
+
+
+def test_the_number_of_anchors_comes_with_the_weights(fitted) -> None:
+    """A file with more size anchors than a fresh module's two loads them all."""
+    est = HistogramEstimate()
+    n = est.tone_.shape[1]
+    state = {
+        **est.state_dict(),
+        "anchors_": torch.tensor([1e4, 4e4, 1.6e5]),
+        "tone_": torch.rand(3, n).sort(dim=1).values,
+        "grad_": torch.rand(3, n),
+    }
+    est.load_state_dict(state)
+    assert est.anchors_.tolist() == [1e4, 4e4, 1.6e5] and est.grad_.shape == (3, n)
+
+
+def test_hat_weights_interpolate_in_the_log_of_the_size() -> None:
+    from restorable.network.histogram_psi import hat_weights
+
+    w = hat_weights(np.array([10, 100, 200, 400, 800, 5000]), np.array([100.0, 400.0, 1600.0]))
+    np.testing.assert_allclose(w.sum(axis=1), 1.0)
+    np.testing.assert_allclose(w[0], [1, 0, 0])  # below the first anchor: clamped
+    np.testing.assert_allclose(w[1], [1, 0, 0])
+    np.testing.assert_allclose(w[2], [0.5, 0.5, 0])  # halfway in log between 100 and 400
+    np.testing.assert_allclose(w[3], [0, 1, 0])
+    np.testing.assert_allclose(w[4], [0, 0.5, 0.5])
+    np.testing.assert_allclose(w[5], [0, 0, 1])
+
+
+def test_anchors_sit_where_the_pairs_sizes_are() -> None:
+    """Pairs in three size groups (and one stray) get one anchor per group, each at its
+    group's (log-mean) size; pairs of one size get one anchor at that size."""
+    from restorable.network.histogram_psi import choose_anchors
+
+    groups = [[9600, 10800, 12000, 9000, 11000], [60000, 68000, 72000, 64000], [270000] * 6]
+    anchors = choose_anchors(np.array(sum(groups, [])))
+    assert anchors.size == 3
+    for anchor, group in zip(anchors, groups, strict=True):
+        assert abs(np.log(anchor) - np.mean(np.log(group))) < 1e-4, (anchors, group)
+    assert choose_anchors(np.array([*sum(groups, []), 30000])).size == 3  # a stray: no anchor
+    assert choose_anchors(np.array([5000] * 4)).tolist() == [5000]
 
 
 def test_small_and_large_photos_get_their_own_targets() -> None:
@@ -127,10 +184,11 @@ def test_small_and_large_photos_get_their_own_targets() -> None:
     pairs = [(x, _bwp(x).astype(np.uint8)) for x in small + large]
     est = HistogramEstimate()
     est.fit(pairs, corrections=0, progress=False)
-    for target, photos in ((est.tone_small, small), (est.tone_large, large)):
+    assert est.anchors_.tolist() == [80 * 120, 427 * 640]
+    for target, photos in ((est.tone_[0], small), (est.tone_[1], large)):
         outs = [np.quantile(_bwp(x)[..., 0] / 255, detail.QUANTILE_PROBS) for x in photos]
         assert np.abs(target.numpy() - np.mean(outs, axis=0)).max() < 1e-3
-    assert not torch.equal(est.tone_small, est.tone_large)
+    assert not torch.equal(est.tone_[0], est.tone_[1])
 
 
 def _tiny_bwp_run(photos: Path, tmp_path: Path, steps: int, resume: bool = False, **more) -> Path:
@@ -192,9 +250,9 @@ def test_refit_estimate_fits_a_carried_on_estimate_again(photos: Path, tmp_path:
     from safetensors.torch import load_file, save_file
 
     weights = load_file(str(first))
-    weights["estimator.tone_large"] = torch.linspace(
-        0.2, 0.3, weights["estimator.tone_large"].numel()
-    )
+    weights["estimator.tone_"] = torch.linspace(0.2, 0.3, weights["estimator.tone_"].shape[1])[
+        None
+    ].repeat(weights["estimator.tone_"].shape[0], 1)
     save_file(weights, str(tmp_path / "w.safetensors"))
     for refit in (False, True):
         run = _tiny_bwp_run(
@@ -205,8 +263,8 @@ def test_refit_estimate_fits_a_carried_on_estimate_again(photos: Path, tmp_path:
             refit_estimate=refit,
         )
         card = json.loads((run / "bwp-learned.json").read_text())
-        tone = load("bwp-learned", run).net.estimator.tone_large
-        assert torch.equal(tone, weights["estimator.tone_large"]) is not refit
+        tone = load("bwp-learned", run).net.estimator.tone_
+        assert torch.equal(tone, weights["estimator.tone_"]) is not refit
         assert ("estimate_fit" in card["training"]) is refit
 
 
@@ -214,36 +272,56 @@ def test_gradient_targets_that_fall_short_are_scaled_back(fitted) -> None:
     """Where the learned gradient target stays short of the operator's (bwp's detail gain is
     limited, so its outputs stop short of it), the fit scales it by the factor that
     reproduces the pairs best: a target spoiled to 0.75× is scaled back up, and the estimate
-    gains on the pairs. A size no pair has keeps its target."""
+    gains on the pairs. An anchor no pair is nearest keeps its target."""
     est0, pairs = fitted
+    size = pairs[0][0].shape[0] * pairs[0][0].shape[1]
     est = HistogramEstimate()
     est.load_state_dict(est0.state_dict())
-    est.grad_small.mul_(0.75)
-    large = est.grad_large.clone()
+    tone, grad = est.tone_[0].double().numpy(), est.grad_[0].double().numpy()
+    est._set_targets(np.array([size, 16 * size]), np.stack([tone, tone]), np.stack([grad, grad]))
+    est.grad_[0] *= 0.75
+    far = est.grad_[1].clone()
 
     def psnr() -> float:
         return float(np.mean([_psnr(est.photo(x)[..., 0], y[..., 0]) for x, y in pairs]))
 
     spoiled = psnr()
-    small_scale, large_scale = est.scale_gradients(pairs, progress=False)
-    assert small_scale >= 1.15 and large_scale == 1.0
-    assert torch.equal(est.grad_large, large)
+    near_scale, far_scale = est.scale_gradients(pairs, progress=False)
+    assert near_scale >= 1.15 and far_scale == 1.0
+    assert torch.equal(est.grad_[1], far)
     assert psnr() > spoiled + 1.0, (psnr(), spoiled)
 
 
-def test_beyond_the_large_target_texture_shrinks_as_the_photo_grows(fitted) -> None:
-    """A photo above the large target's pixel count reads that target's gradients shrunk by
+def test_beyond_the_largest_anchor_texture_shrinks_as_the_photo_grows(fitted) -> None:
+    """A photo above the largest anchor's pixel count reads that anchor's gradients shrunk by
     the linear scale (an upsampled photo's texture), its tones unchanged; at or below it, the
-    targets are the learned ones. Fitting turns the shrink on; older weights load without."""
-    from restorable.network.histogram_psi import LARGE
-
+    targets are the learned ones. Fitting turns the shrink on."""
     est = fitted[0]
-    tone, grad = est._targets(LARGE)
-    np.testing.assert_allclose(grad, est.grad_large.double().numpy(), rtol=1e-6)
-    tone4, grad4 = est._targets(4 * LARGE)  # twice the side
+    top = int(est.anchors_[-1])
+    tone, grad = est._targets(top)
+    np.testing.assert_allclose(grad, est.grad_[-1].double().numpy(), rtol=1e-6)
+    tone4, grad4 = est._targets(4 * top)  # twice the side
     np.testing.assert_allclose(tone4, tone, rtol=1e-6)
     np.testing.assert_allclose(grad4, 0.5 * grad, rtol=1e-6)
-    # weights from before the shrink (bwp-learned v7: no shrink_) estimate as they did
-    legacy = HistogramEstimate()
-    legacy.load_state_dict({k: v for k, v in est.state_dict().items() if k != "shrink_"})
-    np.testing.assert_allclose(legacy._targets(4 * LARGE)[1], grad, rtol=1e-6)
+
+
+def test_sized_pairs_are_made_at_each_side_from_photos_that_large(
+    photos: Path, tmp_path, monkeypatch
+):
+    """``estimate_sides``: whole pairs at each longer side, from training photos at least that
+    large and no more than ``estimate_photos`` of them; none without sides or for a model
+    learned from the user's pairs (no operator to make them)."""
+    from conftest import tiny_config
+
+    from restorable.training.train import TrainConfig, sized_pairs
+
+    monkeypatch.setenv("RESTORABLE_CACHE", str(tmp_path / "cache"))
+    base = tiny_config("bwp", photos, tmp_path / "run")
+    cfg = TrainConfig.from_dict({**base, "estimate_sides": [60, 96, 500], "estimate_photos": 2})
+    got = sized_pairs(cfg)
+    assert [max(x.shape[:2]) for x, _ in got] == [60, 60, 96, 96]  # no photo reaches 500 px
+    for x, y in got:
+        assert y.shape == x.shape
+        np.testing.assert_allclose(y, _bwp(x), atol=1)
+    assert sized_pairs(TrainConfig.from_dict(base)) == []
+    assert sized_pairs(TrainConfig.from_dict({**cfg.to_dict(), "pairs": ["a", "b"]})) == []

@@ -220,6 +220,12 @@ def _longer_side(path: Path) -> int:
         return max(read_image(path).shape[:2])
 
 
+def at_least(paths: list[Path], side: int) -> list[Path]:
+    """The photos of ``paths`` whose longer side is ``side`` px or more (from their headers):
+    those :func:`compute_pairs` can make a pair of at that ``max_side`` without upscaling."""
+    return [p for p in paths if _longer_side(p) >= side]
+
+
 def _plan(
     op: str,
     paths: list[Path],

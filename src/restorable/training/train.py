@@ -31,6 +31,7 @@ from tqdm import tqdm
 from restorable.data.augment import Augment
 from restorable.data.pairs import (
     PairCrops,
+    at_least,
     compute_augmented_pairs,
     compute_pairs,
     load_pairs,
@@ -44,7 +45,14 @@ from restorable.models import ModelCard, save_model
 from restorable.network.conditioning import normalise, spread
 from restorable.network.factory import build_net, load_weights
 from restorable.network.model import NetConfig
-from restorable.network.sharing import draw_share, pad_for_inverse, received_original, share
+from restorable.network.sharing import (
+    draw_share,
+    pad_for_inverse,
+    received_original,
+    share,
+    to_edit_size,
+    to_received_size,
+)
 from restorable.network.storage import jpeg, quantize
 from restorable.network.whole_photo import ESTIMATING, oriented, photo_box, photo_thumbnail
 from restorable.training.history import carry_on, prior_training
@@ -90,6 +98,9 @@ class TrainConfig:
     # by a factor drawn from share_scales first, and restored against the original resized alike
     share: bool = False
     share_scales: tuple[float, float] = (0.4, 1.0)
+    # where a share's restoration runs: "received" (the inverse reads the downsized file) or
+    # "original" (upsampled to the edit's size first, restored, brought down again: sharing.py)
+    share_restore: str = "received"
     seed: int = 0
     device: str = "cpu"
     # "auto": bf16 autocast where the device computes it natively (TRAIN_AUTOCAST), "fp32", or
@@ -113,6 +124,12 @@ class TrainConfig:
     # fit the estimate again although the weights carried on (--init-from) bring a fitted one:
     # after the estimate's fit has changed (bwp-learned v6: tone targets per photo size)
     refit_estimate: bool = False
+    # whole pairs at these longer sides too (the first estimate_photos training photos at least
+    # that large), for an estimate whose targets depend on the photo's size (the histogram's
+    # size anchors): bwp measures its texture at the photo's own scale, and the training
+    # photos stop at max_side while validation and users' photos do not
+    estimate_sides: list[int] = field(default_factory=list)
+    estimate_photos: int = 16
     # ψ reads the target itself as its guide, the estimate left unfitted: the starting weights
     # of train --pairs, which learn to carry any guide through (training/grade_prior.py)
     target_guide: bool = False
@@ -152,6 +169,10 @@ class TrainConfig:
             raise RestorableError(f"grad_clip_rel {self.grad_clip_rel:g}: give 0 (off) or more")
         if self.net.refine < 0:
             raise RestorableError(f"refine {self.net.refine}: give a width, or 0 for no ρ")
+        if self.share_restore not in ("received", "original"):
+            raise RestorableError(
+                f"share_restore {self.share_restore!r}: choose received or original"
+            )
         if not 0 <= self.ema < 1:
             raise RestorableError(f"ema {self.ema:g}: give a decay in [0, 1), 0 for none")
         self.augment.check()
@@ -324,6 +345,24 @@ def augmented_pairs(cfg: TrainConfig, progress: bool = False) -> tuple[list[tupl
         photos = [i for i, _ in found]  # the same copies for every setting
         sets.append(load_pairs([f for _, f in found]))
     return _shared_inputs(sets), photos
+
+
+def sized_pairs(cfg: TrainConfig, progress: bool = False) -> list[tuple]:
+    """(I, f(I)) whole pairs at each of ``cfg.estimate_sides`` (longer side, px) for the
+    estimate's fit: up to ``cfg.estimate_photos`` training photos at least that large, each
+    downscaled to it, f computed there (cached like the plain pairs). None for a model
+    learned from pairs (no operator) or without sides."""
+    if not cfg.estimate_sides or cfg.pairs:
+        return []
+    paths = photo_paths(cfg.photos, "train")
+    out = []
+    for side in cfg.estimate_sides:
+        big = at_least(paths, side)[: cfg.estimate_photos]
+        files = compute_pairs(
+            cfg.op, big, cfg.params, side, recipe=cfg.pair_recipe, progress=progress
+        )
+        out += load_pairs(files)
+    return out
 
 
 def _val_crops(cfg: TrainConfig, n: int = 8, size: int = 256):
@@ -583,7 +622,7 @@ class Trainer(Loop):
         if refit or not est.fitted():
             if hasattr(est, "fit"):  # fitted on the whole pairs by its own means
                 record = est.fit(
-                    self.source.crops.pairs,
+                    self.source.crops.pairs + sized_pairs(self.cfg, self.progress and self.lead),
                     progress=self.progress and self.lead,
                     minutes=self.cfg.estimate_minutes,
                 )
@@ -732,7 +771,7 @@ class Trainer(Loop):
         with torch.autocast(kind, torch.bfloat16, enabled=self.fwd_bf16):
             out, delta = self.model(b.x, b.guide(cfg.reads_target), **b.extra)
         out, delta = out.float(), delta.float()
-        original = b.x
+        original, back_to = b.x, None
         if cfg.share and step % 2 == 1:  # a share (resize, then real JPEG) every other batch
             draw = draw_share(
                 self.rng,
@@ -743,6 +782,9 @@ class Trainer(Loop):
                 cfg.share_scales,
             )
             stored, original = share(out, draw), received_original(b.x, draw)
+            if cfg.share_restore == "original":
+                back_to = draw.size
+                stored = quantize(to_edit_size(stored, tuple(out.shape[-2:])))
         elif cfg.jpeg and step % 2 == 1:  # real JPEG on every other batch
             q = self.rng.integers(cfg.jpeg_qualities[0], cfg.jpeg_qualities[1] + 1, size=len(b.x))
             sub = self.rng.choice(cfg.jpeg_subsampling, size=len(b.x))
@@ -754,6 +796,8 @@ class Trainer(Loop):
             padded, (h, w) = pad_for_inverse(stored, 2)
             with torch.autocast(kind, torch.bfloat16, enabled=self.inv_bf16):
                 restored = self.net.inverse(padded).float()[..., :h, :w]
+            if back_to is not None:
+                restored = to_received_size(restored, back_to)
         loss, parts = total_loss(out, b.y, restored, original, delta, cfg.loss)
         if cfg.loss.estimate > 0 and cfg.net.whole in ESTIMATING:
             estimate = self.net.last_estimate  # the grid's estimate of f(I) in this forward
