@@ -33,7 +33,7 @@ import numpy as np
 RESULTS = bench_records.ROOT / "results" / "bench_share.json"
 PAGE = "real-world.md"  # in docs/
 START, END = "<!-- share:start -->", "<!-- share:end -->"
-KEY = ("script", "models", "photos", "photo_set", "pipelines", "restore_at")
+KEY = ("script", "models", "photos", "photo_set", "pipelines")
 
 # name: (ImageMagick resize geometry, codec). "50%" halves; "1080x1080>" shrinks the long side
 # to 1080 px if it is longer ("only shrink larger", as sites do).
@@ -84,13 +84,6 @@ def main() -> None:
     ap.add_argument("--note", help='what the machine was doing, e.g. "this 2-core machine"')
     ap.add_argument("--docs", action="store_true", help="write the table into docs/real-world.md")
     ap.add_argument("--from-json", help="render this file's records without measuring")
-    ap.add_argument(
-        "--restore-at",
-        choices=["received", "original"],
-        default="received",
-        help="restore at the received size, or upsampled to the edit's size and brought down "
-        "again (share_restore = original models; the edit's size is taken as known)",
-    )
     args = ap.parse_args()
     if args.from_json:
         return _write(bench_records.load(args.from_json), args.docs)
@@ -111,13 +104,6 @@ def main() -> None:
         paths = [folder / p for p in load_split()["val"][: args.limit]]
         photo_set = "validation"
     models = {m: load(m, args.weights) for m in args.models}
-    if args.restore_at == "original":
-        from restorable.network.sharing import restore_shared as restore
-    else:
-
-        def restore(model, got, _size):
-            return model.restore(got)
-
     rows: list[dict] = []
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
@@ -145,7 +131,7 @@ def main() -> None:
                             pipeline=name,
                             size=f"{got.shape[1]}x{got.shape[0]}",
                             nothing=psnr(got, ref),
-                            restored=psnr(restore(model, got, original.shape[:2]), ref),
+                            restored=psnr(model.restore(got), ref),
                         )
                     )
     print(f"\n{len(paths)} photos, {time.time() - t0:.0f} s\n")
@@ -156,8 +142,6 @@ def main() -> None:
         record.update(
             models=list(models), photos=len(paths), photo_set=photo_set, pipelines=args.pipelines
         )
-        if args.restore_at != "received":  # older records: restored at the received size
-            record["restore_at"] = args.restore_at
         record["rows"] = summary
         bench_records.merge(args.json, record, KEY)
         print(f"wrote {args.json}")

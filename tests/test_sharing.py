@@ -117,29 +117,21 @@ def test_share_recipe_forks_the_jpeg_model() -> None:
     assert jobs["l0-share"].after == "l0-jpeg" and jobs["l0-jpeg"].after == "l0"
 
 
-@pytest.mark.parametrize("where", ["received", "original"])
 def test_a_share_step_restores_at_the_received_size(
-    photos: Path, tmp_path: Path, monkeypatch, where: str
+    photos: Path, tmp_path: Path, monkeypatch
 ) -> None:
     """Every other batch is shared (resized, then JPEG): its restoration is compared with the
-    original resized alike, at the received size; the card says how the model was trained.
-    With share_restore = "original" the inverse reads the received batch upsampled to the
-    edit's size, and its restoration comes down to the received size for the loss."""
+    original resized alike, at the received size; the card says how the model was trained."""
     monkeypatch.setenv("RESTORABLE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(sharing, "FULL_SIZE_SHARE", 0.0)
-    seen, upsampled = [], []
-    real, real_up = train_module.total_loss, train_module.to_edit_size
+    seen = []
+    real = train_module.total_loss
 
     def spy(out, target, restored, original, delta, w):
         seen.append((tuple(out.shape), tuple(restored.shape), tuple(original.shape)))
         return real(out, target, restored, original, delta, w)
 
-    def spy_up(y, size):
-        upsampled.append((tuple(y.shape), tuple(size)))
-        return real_up(y, size)
-
     monkeypatch.setattr(train_module, "total_loss", spy)
-    monkeypatch.setattr(train_module, "to_edit_size", spy_up)
     cfg = TrainConfig.from_dict(
         {
             "op": "l0",
@@ -158,37 +150,10 @@ def test_a_share_step_restores_at_the_received_size(
             "net": {"blocks": 2, "width": 8, "psi_width": 8, "guided": True},
             "run_dir": str(tmp_path / "run"),
             "name": "l0-share",
-            "share_restore": where,
         }
     )
     run = train(cfg, progress=False)
-    assert upsampled == ([((2, 3, 16, 16), (32, 32))] * 2 if where == "original" else [])
     assert seen[0] == ((2, 3, 32, 32), (2, 3, 32, 32), (2, 3, 32, 32))  # a PNG batch
     assert seen[1] == ((2, 3, 32, 32), (2, 3, 16, 16), (2, 3, 16, 16))  # a shared one
     card = json.loads((run / "l0-share.json").read_text())
     assert card["training"]["share"] is True and card["training"]["share_scales"] == [0.5, 0.5]
-
-
-def test_share_restore_must_be_received_or_original() -> None:
-    from restorable.errors import RestorableError
-
-    with pytest.raises(RestorableError, match="share_restore"):
-        TrainConfig.from_dict({"op": "l0", "share_restore": "both"}).check()
-
-
-def test_restoring_a_shared_file_at_the_edit_size(tiny_l0) -> None:
-    """restore_shared: upsampled to the edit's size, restored there, brought down to the
-    received size again; at the edit's own size it is the model's restore."""
-    from restorable.models import load
-
-    model = load("l0", tiny_l0())
-    img = np.random.default_rng(3).integers(0, 256, (48, 64, 3), dtype=np.uint8)
-    edit = model.apply(img)
-    same = sharing.restore_shared(model, edit, (48, 64))
-    np.testing.assert_array_equal(same, model.restore(edit))
-    small = resize_u8(edit, (24, 32), "lanczos")
-    back = sharing.restore_shared(model, small, (48, 64))
-    assert back.shape == (24, 32, 3) and back.dtype == np.uint8
-    batch = torch.from_numpy(np.array(small)).permute(2, 0, 1)[None].float() / 255
-    up = sharing.to_edit_size(batch, (48, 64))
-    assert up.shape == (1, 3, 48, 64) and 0 <= float(up.min()) and float(up.max()) <= 1

@@ -56,9 +56,8 @@ MIN_ANCHOR_PAIRS = 4  # an anchor nearest fewer pairs than this is dropped
 # targets fitted already (a refit at new anchors starts near: bwp-learned v8's read at seven
 # anchors came to within 10 % of the operator's gradients in three)
 CORRECTIONS, REFIT_CORRECTIONS = 7, 3
-PER_ANCHOR = 16  # pairs per anchor the fit reads (the targets depend on size, not content)
 GRADIENT_SCALES = np.round(np.arange(0.9, 1.501, 0.1), 2)  # tried on each size's target, then ±0.05
-SCALE_PHOTOS = 12  # training pairs per size they are tried on
+SCALE_PHOTOS = 40  # training pairs per anchor they are tried on
 _P = detail.QUANTILE_PROBS
 
 
@@ -191,16 +190,17 @@ class HistogramEstimate(PhotoEstimate):
         corrections: int | None = None,
         progress=True,
         minutes: float | None = None,
-        per_anchor: int = PER_ANCHOR,
+        per_anchor: int | None = None,
     ):
         """Learn the targets from whole training pairs (I, f(I), ...) uint8: size anchors
         where the pairs' sizes are (:func:`choose_anchors`), at most ``per_anchor`` pairs read
-        per anchor, pooled quantiles of the outputs' grey and gradient magnitudes weighted to
-        the anchors by size (or, fitted already, the targets it has read at the new anchors),
-        then ``corrections`` fixed-point steps moving them by what the estimate's own outputs
-        miss, then :meth:`scale_gradients`; a fixed amount of work
-        (``minutes`` is not a budget here). Returns {"photos", "anchors", "minutes",
-        "gradient_scales"}."""
+        per anchor (None: all; a refit from 16 per anchor took 3.2 CPU minutes), pooled
+        quantiles of the outputs' grey and gradient magnitudes weighted to the anchors by size
+        (or, fitted already, the targets it has, read at the new anchors), then
+        ``corrections`` fixed-point steps moving them by what the estimate's own outputs miss
+        (default: CORRECTIONS, REFIT_CORRECTIONS from fitted targets), then
+        :meth:`scale_gradients`; a fixed amount of work (``minutes`` is not a budget here).
+        Returns {"photos", "anchors", "minutes", "gradient_scales"}."""
         start = time.time()
         pixels = np.array([x.shape[0] * x.shape[1] for x, *_ in pairs])
         anchors = choose_anchors(pixels)
@@ -208,7 +208,8 @@ class HistogramEstimate(PhotoEstimate):
         chosen = []
         for k in range(anchors.size):  # evenly through each anchor's pairs, in their order
             mine = np.flatnonzero(nearest == k)
-            picks = np.linspace(0, mine.size - 1, min(per_anchor, mine.size)).round()
+            keep = mine.size if per_anchor is None else min(per_anchor, mine.size)
+            picks = np.linspace(0, mine.size - 1, keep).round()
             chosen += [int(mine[int(i)]) for i in np.unique(picks)]
         pairs = [pairs[i] for i in sorted(chosen)]
         rows = []

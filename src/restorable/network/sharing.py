@@ -136,33 +136,3 @@ def pad_for_inverse(y: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
     if ph or pw:
         y = F.pad(y, (0, pw, 0, ph), mode="reflect")
     return y, (h, w)
-
-
-# How a received file goes back to the edit's own size before the inverse reads it, and how the
-# restoration comes down to the received size again, with share_restore = "original": the
-# inverse then runs at the scale it was built for, and the hidden signal only has to survive a
-# resize down and up (what lies below the received file's Nyquist frequency). The same torch
-# resizes in training and in :func:`restore_shared`, so what was learned is what runs.
-def to_edit_size(y: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """A received Bx3xhxw batch upsampled (bicubic) to the edit's ``size``."""
-    if tuple(y.shape[-2:]) == tuple(size):
-        return y
-    return F.interpolate(y, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
-
-
-def to_received_size(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """A restored Bx3xHxW batch brought down (antialiased bicubic) to the received ``size``."""
-    return _torch_resize(x, size, "bicubic")
-
-
-@torch.no_grad()
-def restore_shared(model, received: np.ndarray, edit_size: tuple[int, int]) -> np.ndarray:
-    """A model's restoration of a received HxWx3 uint8 file whose edit was ``edit_size``
-    (h, w): upsampled to it and rounded to 8 bits (as training rounds it), restored there, and
-    brought down to the received size again."""
-    x = torch.from_numpy(np.array(received)).permute(2, 0, 1)[None].float() / 255
-    up = to_edit_size(x, edit_size)
-    up8 = (up[0].permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8)
-    back = torch.from_numpy(model.restore(up8)).permute(2, 0, 1)[None].float() / 255
-    down = to_received_size(back, received.shape[:2])[0].permute(1, 2, 0).numpy()
-    return (down * 255).round().clip(0, 255).astype(np.uint8)

@@ -45,14 +45,7 @@ from restorable.models import ModelCard, save_model
 from restorable.network.conditioning import normalise, spread
 from restorable.network.factory import build_net, load_weights
 from restorable.network.model import NetConfig
-from restorable.network.sharing import (
-    draw_share,
-    pad_for_inverse,
-    received_original,
-    share,
-    to_edit_size,
-    to_received_size,
-)
+from restorable.network.sharing import draw_share, pad_for_inverse, received_original, share
 from restorable.network.storage import jpeg, quantize
 from restorable.network.whole_photo import ESTIMATING, oriented, photo_box, photo_thumbnail
 from restorable.training.history import carry_on, prior_training
@@ -98,9 +91,6 @@ class TrainConfig:
     # by a factor drawn from share_scales first, and restored against the original resized alike
     share: bool = False
     share_scales: tuple[float, float] = (0.4, 1.0)
-    # where a share's restoration runs: "received" (the inverse reads the downsized file) or
-    # "original" (upsampled to the edit's size first, restored, brought down again: sharing.py)
-    share_restore: str = "received"
     seed: int = 0
     device: str = "cpu"
     # "auto": bf16 autocast where the device computes it natively (TRAIN_AUTOCAST), "fp32", or
@@ -169,10 +159,6 @@ class TrainConfig:
             raise RestorableError(f"grad_clip_rel {self.grad_clip_rel:g}: give 0 (off) or more")
         if self.net.refine < 0:
             raise RestorableError(f"refine {self.net.refine}: give a width, or 0 for no ρ")
-        if self.share_restore not in ("received", "original"):
-            raise RestorableError(
-                f"share_restore {self.share_restore!r}: choose received or original"
-            )
         if not 0 <= self.ema < 1:
             raise RestorableError(f"ema {self.ema:g}: give a decay in [0, 1), 0 for none")
         self.augment.check()
@@ -771,7 +757,7 @@ class Trainer(Loop):
         with torch.autocast(kind, torch.bfloat16, enabled=self.fwd_bf16):
             out, delta = self.model(b.x, b.guide(cfg.reads_target), **b.extra)
         out, delta = out.float(), delta.float()
-        original, back_to = b.x, None
+        original = b.x
         if cfg.share and step % 2 == 1:  # a share (resize, then real JPEG) every other batch
             draw = draw_share(
                 self.rng,
@@ -782,9 +768,6 @@ class Trainer(Loop):
                 cfg.share_scales,
             )
             stored, original = share(out, draw), received_original(b.x, draw)
-            if cfg.share_restore == "original":
-                back_to = draw.size
-                stored = quantize(to_edit_size(stored, tuple(out.shape[-2:])))
         elif cfg.jpeg and step % 2 == 1:  # real JPEG on every other batch
             q = self.rng.integers(cfg.jpeg_qualities[0], cfg.jpeg_qualities[1] + 1, size=len(b.x))
             sub = self.rng.choice(cfg.jpeg_subsampling, size=len(b.x))
@@ -796,8 +779,6 @@ class Trainer(Loop):
             padded, (h, w) = pad_for_inverse(stored, 2)
             with torch.autocast(kind, torch.bfloat16, enabled=self.inv_bf16):
                 restored = self.net.inverse(padded).float()[..., :h, :w]
-            if back_to is not None:
-                restored = to_received_size(restored, back_to)
         loss, parts = total_loss(out, b.y, restored, original, delta, cfg.loss)
         if cfg.loss.estimate > 0 and cfg.net.whole in ESTIMATING:
             estimate = self.net.last_estimate  # the grid's estimate of f(I) in this forward
