@@ -110,6 +110,7 @@ def test_older_weights_estimate_as_before(fitted) -> None:
     kind (``tone_small`` ... ``grad_large``) and, before v8, no ``shrink_``: each loads as the
     two anchors (SMALL, LARGE) it had and gives the estimate it gave."""
     from restorable.network.histogram_psi import LARGE, SMALL
+    from restorable.operators import detail
 
     est, _ = fitted
     tone, grad = est.tone_[0].clone(), est.grad_[0].clone()
@@ -118,8 +119,6 @@ def test_older_weights_estimate_as_before(fitted) -> None:
         "tone_small": tone, "tone_large": tone, "grad_small": grad, "grad_large": 2 * grad,
         "fitted_": est.fitted_, "shrink_": torch.ones(()),
     }  # fmt: skip
-    from restorable.operators import detail
-
     img = _photo(480, 640, 5)  # above LARGE: the large targets, shrunk if shrink_ is on
     grey = detail.luminance(img.astype(np.float32) / 255)
     for state, shrink in ((v5, 1.0), (v8, np.sqrt(LARGE / (480 * 640)))):

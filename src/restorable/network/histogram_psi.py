@@ -136,9 +136,10 @@ class HistogramEstimate(PhotoEstimate):
             state_dict.setdefault(prefix + "grad_", torch.stack([gs, gl]))
             state_dict.setdefault(prefix + "anchors_", torch.tensor([SMALL, LARGE]).float())
         state_dict.setdefault(prefix + "shrink_", torch.zeros(()))
-        for name in ("anchors_", "tone_", "grad_"):
+        for name in ("anchors_", "tone_", "grad_"):  # reshaped where it stands, then filled
             if prefix + name in state_dict:
-                self._buffers[name] = torch.zeros_like(state_dict[prefix + name]).float()
+                shape, where = state_dict[prefix + name].shape, self._buffers[name].device
+                self._buffers[name] = torch.zeros(shape, device=where)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def fitted(self) -> bool:
