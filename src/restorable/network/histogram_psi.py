@@ -78,6 +78,12 @@ def hat_weights(pixels: np.ndarray, anchors: np.ndarray) -> np.ndarray:
     return w
 
 
+def nearest_anchor(pixels: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """Per photo, the index of the anchor nearest its pixel count (in the log)."""
+    lp = np.log(np.asarray(pixels, dtype=np.float64))
+    return np.abs(lp[:, None] - np.log(np.asarray(anchors, dtype=np.float64))[None, :]).argmin(1)
+
+
 def choose_anchors(pixels: np.ndarray) -> np.ndarray:
     """Size anchors for pairs of these pixel counts: a log grid ANCHOR_STEP apart across them,
     the anchors fewest pairs are nearest dropped until each has MIN_ANCHOR_PAIRS, then each
@@ -87,16 +93,14 @@ def choose_anchors(pixels: np.ndarray) -> np.ndarray:
     steps = int(np.ceil((lp.max() - lp.min()) / np.log(ANCHOR_STEP)))
     anchors = np.exp(np.linspace(lp.min(), lp.max(), steps + 1))
     while anchors.size > 1:  # the anchor nearest the fewest pairs goes, while too few
-        nearest = np.abs(lp[:, None] - np.log(anchors)[None, :]).argmin(axis=1)
-        count = np.bincount(nearest, minlength=anchors.size)
+        count = np.bincount(nearest_anchor(pixels, anchors), minlength=anchors.size)
         if count.min() >= min(MIN_ANCHOR_PAIRS, lp.size / anchors.size):
             break
         anchors = np.delete(anchors, int(np.argmin(count)))
-    la = np.log(anchors)
     for _ in range(3):  # k-means steps: each anchor to the log-mean size of its nearest pairs
-        nearest = np.abs(lp[:, None] - la[None, :]).argmin(axis=1)
-        la = np.array([lp[nearest == k].mean() for k in np.unique(nearest)])
-    return np.unique(np.rint(np.exp(la)))
+        nearest = nearest_anchor(pixels, anchors)
+        anchors = np.exp([lp[nearest == k].mean() for k in np.unique(nearest)])
+    return np.unique(np.rint(anchors))
 
 
 class HistogramEstimate(PhotoEstimate):
@@ -205,7 +209,7 @@ class HistogramEstimate(PhotoEstimate):
         start = time.time()
         pixels = np.array([x.shape[0] * x.shape[1] for x, *_ in pairs])
         anchors = choose_anchors(pixels)
-        nearest = hat_weights(pixels, anchors).argmax(axis=1)
+        nearest = nearest_anchor(pixels, anchors)
         chosen = []
         for k in range(anchors.size):  # evenly through each anchor's pairs, in their order
             mine = np.flatnonzero(nearest == k)
@@ -272,7 +276,7 @@ class HistogramEstimate(PhotoEstimate):
         rng = np.random.default_rng(seed)
         anchors = self.anchors_.double().numpy()
         pixels = np.array([x.shape[0] * x.shape[1] for x, *_ in pairs])
-        nearest = hat_weights(pixels, anchors).argmax(axis=1)
+        nearest = nearest_anchor(pixels, anchors)
         chosen = []
         for k in range(anchors.size):
             near = np.flatnonzero(nearest == k)
