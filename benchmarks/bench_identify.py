@@ -74,6 +74,12 @@ def main() -> None:
         "--keep", type=int, default=None, help="models the first look keeps (default: identify's)"
     )
     ap.add_argument("--redecide", help="trials file (--trials) to decide again, measuring nothing")
+    ap.add_argument(
+        "--measure-all",
+        action="store_true",
+        help="measure every candidate at both sizes (no first look), so that --redecide can "
+        "score a new first look too (about twice the time)",
+    )
     args = ap.parse_args()
     if args.from_json:
         return _write(bench_records.load(args.from_json), args.docs)
@@ -88,12 +94,14 @@ def main() -> None:
     from restorable.files import read_image
     from restorable.models import load
     from restorable.realworld import (
+        CROP,
         PREFILTER_ABOVE,
         candidates,
         central_crop,
         decide,
         find_phase,
         measure,
+        phase_scores,
         restore_at_phase,
     )
 
@@ -116,7 +124,10 @@ def main() -> None:
                     continue
                 y = edited if storage == "png" else jpeg(edited, int(storage[1:]))
                 t1 = time.time()
-                ev = measure(y, models, keep=keep)
+                ev = measure(y, models, keep=len(models) if args.measure_all else keep)
+                if args.measure_all:  # the first look's evidence too, for every candidate
+                    small = central_crop(y, CROP // 2)
+                    ev.quick = {n: phase_scores(models[n], small) for n in ev.full}
                 seconds = time.time() - t1
                 try:
                     found = decide(ev)
@@ -225,8 +236,9 @@ def redecide(args) -> None:
             t.update(got=found.name, score=found.score, margin=found.margin)
         except RestorableError:
             t.update(got="none", score=float("nan"), margin=float("nan"))
-        if t["src"] != "none":
-            t["restore_found"] = t["restore_by"].get(t["got"], float("nan"))
+        if t["src"] != "none":  # the right model's restoration is always stored
+            found = t["restore_true"] if t["got"] == t["src"] else float("nan")
+            t["restore_found"] = t["restore_by"].get(t["got"], found)
     storages = list(dict.fromkeys(t["storage"] for t in trials))
     photos = len({t["photo"] for t in trials})
     measured = data.get("command", "an unrecorded command")
