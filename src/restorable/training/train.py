@@ -120,6 +120,10 @@ class TrainConfig:
     # photos stop at max_side while validation and users' photos do not
     estimate_sides: list[int] = field(default_factory=list)
     estimate_photos: int = 16
+    # Levenberg-Marquardt steps per size anchor on the pixels of the whole pairs, after the
+    # fit or on an estimate carried on fitted (HistogramEstimate.refine); 0: none. A resumed
+    # run keeps the estimate its checkpoint holds.
+    estimate_refine: int = 0
     # ψ reads the target itself as its guide, the estimate left unfitted: the starting weights
     # of train --pairs, which learn to carry any guide through (training/grade_prior.py)
     target_guide: bool = False
@@ -605,12 +609,14 @@ class Trainer(Loop):
             for p in est.parameters():
                 p.requires_grad_(False)
             return None
+        refine = self.cfg.estimate_refine > 0 and not self.estimate_from_checkpoint
+        whole = None
+        if (refit or not est.fitted() or refine) and hasattr(est, "fit"):
+            whole = self.source.crops.pairs + sized_pairs(self.cfg, self.progress and self.lead)
         if refit or not est.fitted():
             if hasattr(est, "fit"):  # fitted on the whole pairs by its own means
                 record = est.fit(
-                    self.source.crops.pairs + sized_pairs(self.cfg, self.progress and self.lead),
-                    progress=self.progress and self.lead,
-                    minutes=self.cfg.estimate_minutes,
+                    whole, progress=self.progress and self.lead, minutes=self.cfg.estimate_minutes
                 )
             else:
                 record = fit_estimate(
@@ -622,6 +628,11 @@ class Trainer(Loop):
                 )
             if self.lead:
                 print(f"estimate fitted: {record}")
+        if refine and hasattr(est, "refine"):
+            done = est.refine(whole, self.cfg.estimate_refine, progress=self.progress and self.lead)
+            record = {**(record or {}), "refined": done}
+            if self.lead:
+                print(f"estimate refined: {done}")
         for p in est.parameters():
             p.requires_grad_(False)
         est.eval()
