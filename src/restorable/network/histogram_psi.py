@@ -62,6 +62,13 @@ SCALE_PHOTOS = 40  # training pairs per anchor they are tried on
 # quantile probability the corrections are made of, pairs per anchor, the finite step
 REFINE_TONE_BANDS, REFINE_GRAD_BANDS = 24, 0  # gradient bands overfitted (refine's doc)
 REFINE_PHOTOS = 24
+# only pairs whose size is this much the anchor's (hat weight): a step moves one anchor's
+# targets, and a pair between two anchors reads both. With the pairs merely nearest each anchor
+# (bwp-learned v8, 320-px and 640-px training photos) the estimate alone fell 45.37 -> 45.09 dB
+# on the validation split and 44.83 -> 43.63 on the second set; the probe that gained had its
+# pairs at the anchors' own pixel counts. With this threshold: 45.63 and 44.73, and the model
+# carried on from it 14 CPU minutes was still under v8 (refine's doc).
+REFINE_NEAR = 0.9
 REFINE_STEP = 1e-3
 _P = detail.QUANTILE_PROBS
 
@@ -316,9 +323,9 @@ class HistogramEstimate(PhotoEstimate):
         progress: bool = True,
     ) -> dict:
         """Correct each anchor's targets by Levenberg-Marquardt on the pixels of up to
-        ``per_anchor`` pairs nearest it: tone targets plus ``tone_bands`` smooth bands,
-        gradient targets times exp(0.1 × ``grad_bands`` bands), the Jacobian by finite
-        differences, ``iterations`` steps per anchor.
+        ``per_anchor`` pairs at about its size (``REFINE_NEAR``): tone targets plus
+        ``tone_bands`` smooth bands, gradient targets times exp(0.1 × ``grad_bands`` bands),
+        the Jacobian by finite differences, ``iterations`` steps per anchor.
 
         Why: the fit's corrections match what the outputs' *histograms* pool to, but where
         bwp's tone curves meet their slope limits a photo's output quantiles stop short of the
@@ -329,14 +336,18 @@ class HistogramEstimate(PhotoEstimate):
         the estimate alone on those pairs 47.51 → 48.67 dB at 320 px and 43.05 → 45.90 at
         640 px, and on 20 validation photos 46.05 → 47.01; 6 more steps with 12 gradient
         bands as well reached 49.88 and 48.87 on the pairs but fell to 46.79 on the
-        validation photos, so by default only the tones move. Returns {"photos",
+        validation photos, so by default only the tones move. In training, with the pairs at
+        their own sizes (``estimate_refine: 5`` from v8's weights, 11 CPU minutes, then 14 at
+        1 : 2 : 0.01) the gain did not carry over: the estimate alone 45.63 / 44.73 dB
+        (validation / second set; v8 45.37 / 44.83), the model's approximation 41.09 / 41.10
+        (v8 41.53 / 41.68), so v8 kept its targets. Returns {"photos",
         "minutes", "psnr": [(before, after) per anchor] on those pairs}."""
         start = time.time()
         anchors = self.anchors_.double().numpy()
-        nearest = nearest_anchor(np.array([x.shape[0] * x.shape[1] for x, *_ in pairs]), anchors)
+        near = hat_weights(np.array([x.shape[0] * x.shape[1] for x, *_ in pairs]), anchors)
         used, scores = 0, []
         for k in range(anchors.size):
-            mine = np.flatnonzero(nearest == k)
+            mine = np.flatnonzero(near[:, k] >= REFINE_NEAR)
             if mine.size == 0 or iterations <= 0 or tone_bands + grad_bands == 0:
                 continue
             picks = np.unique(np.linspace(0, mine.size - 1, min(per_anchor, mine.size)).round())
