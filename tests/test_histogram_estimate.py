@@ -292,22 +292,33 @@ def test_estimate_refine_refines_a_carried_on_estimate(photos: Path, tmp_path: P
             assert after >= before
 
 
-def test_gradient_targets_that_fall_short_are_scaled_back(fitted) -> None:
-    """Where the learned gradient target stays short of the operator's (bwp's detail gain is
-    limited, so its outputs stop short of it), the fit scales it by the factor that
-    reproduces the pairs best: a target spoiled to 0.75× is scaled back up, and the estimate
-    gains on the pairs. An anchor no pair is nearest keeps its target."""
+def _two_anchors(fitted) -> tuple[HistogramEstimate, list]:
+    """A copy of the fitted estimate with two anchors: the pairs' own size (its targets) and
+    one 16× larger that no pair is nearest (the same targets)."""
     est0, pairs = fitted
     size = pairs[0][0].shape[0] * pairs[0][0].shape[1]
     est = HistogramEstimate()
     est.load_state_dict(est0.state_dict())
     tone, grad = est.tone_[0].double().numpy(), est.grad_[0].double().numpy()
     est._set_targets(np.array([size, 16 * size]), np.stack([tone, tone]), np.stack([grad, grad]))
+    return est, pairs
+
+
+def _pairs_psnr(est: HistogramEstimate, pairs: list) -> float:
+    return float(np.mean([_psnr(est.photo(x)[..., 0], y[..., 0]) for x, y in pairs]))
+
+
+def test_gradient_targets_that_fall_short_are_scaled_back(fitted) -> None:
+    """Where the learned gradient target stays short of the operator's (bwp's detail gain is
+    limited, so its outputs stop short of it), the fit scales it by the factor that
+    reproduces the pairs best: a target spoiled to 0.75× is scaled back up, and the estimate
+    gains on the pairs. An anchor no pair is nearest keeps its target."""
+    est, pairs = _two_anchors(fitted)
     est.grad_[0] *= 0.75
     far = est.grad_[1].clone()
 
     def psnr() -> float:
-        return float(np.mean([_psnr(est.photo(x)[..., 0], y[..., 0]) for x, y in pairs]))
+        return _pairs_psnr(est, pairs)
 
     spoiled = psnr()
     near_scale, far_scale = est.scale_gradients(pairs, progress=False)
@@ -316,25 +327,21 @@ def test_gradient_targets_that_fall_short_are_scaled_back(fitted) -> None:
     assert psnr() > spoiled + 1.0, (psnr(), spoiled)
 
 
-def test_refining_on_the_pixels_undoes_a_smooth_error_in_the_targets(fitted) -> None:
+def test_refining_on_the_pixels_wins_back_a_smooth_error_in_the_targets(fitted) -> None:
     """Tone targets spoiled by a smooth offset (what pooled histograms leave where the slope
     limits bite): the Levenberg-Marquardt steps on the pixels win the estimate back on the
     pairs, and an anchor no pair is nearest keeps its targets. (Not back to the targets it
     had: on four small photos many targets fit as well, measured 38.7 -> 40.2 dB in two
     steps against 48.3 before the spoiling.)"""
-    est0, pairs = fitted
-    size = pairs[0][0].shape[0] * pairs[0][0].shape[1]
-    est = HistogramEstimate()
-    est.load_state_dict(est0.state_dict())
-    tone, grad = est.tone_[0].double().numpy(), est.grad_[0].double().numpy()
-    est._set_targets(np.array([size, 16 * size]), np.stack([tone, tone]), np.stack([grad, grad]))
+    est, pairs = _two_anchors(fitted)
+    tone = est.tone_[0].double().numpy()
     p = np.linspace(0.0, 1.0, tone.size)
     spoilt = np.maximum.accumulate(np.clip(tone + 0.03 * np.sin(np.pi * p), 0, 1))
     est.tone_[0] = torch.from_numpy(spoilt).float()
     far = est.tone_[1].clone()
 
     def psnr() -> float:
-        return float(np.mean([_psnr(est.photo(x)[..., 0], y[..., 0]) for x, y in pairs]))
+        return _pairs_psnr(est, pairs)
 
     spoiled = psnr()
     record = est.refine(pairs, iterations=2, tone_bands=4, grad_bands=0, progress=False)
