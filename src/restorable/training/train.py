@@ -598,8 +598,9 @@ class Trainer(Loop):
         self.checkpoint_read = state  # resume() reads the rest of it, not the file again
 
     def _fit_estimate(self, net) -> dict | None:
-        """Fit the learned estimate first unless it came fitted (carried on), freeze it, and
-        hand it to the crops' source; returns what the fit did (None if it came fitted)."""
+        """Fit the learned estimate first unless it came fitted (carried on), refine it
+        (``estimate_refine``), freeze it, and hand it to the crops' source; returns what the
+        fit and the refinement did (None if it came fitted and was not refined)."""
         from restorable.training.estimate_fit import fit_estimate
 
         est = net_estimator(net)
@@ -610,8 +611,9 @@ class Trainer(Loop):
                 p.requires_grad_(False)
             return None
         refine = self.cfg.estimate_refine > 0 and not self.estimate_from_checkpoint
+        refine = refine and hasattr(est, "refine")
         whole = None
-        if (refit or not est.fitted() or refine) and hasattr(est, "fit"):
+        if ((refit or not est.fitted()) and hasattr(est, "fit")) or refine:
             whole = self.source.crops.pairs + sized_pairs(self.cfg, self.progress and self.lead)
         if refit or not est.fitted():
             if hasattr(est, "fit"):  # fitted on the whole pairs by its own means
@@ -628,7 +630,7 @@ class Trainer(Loop):
                 )
             if self.lead:
                 print(f"estimate fitted: {record}")
-        if refine and hasattr(est, "refine"):
+        if refine:
             done = est.refine(whole, self.cfg.estimate_refine, progress=self.progress and self.lead)
             record = {**(record or {}), "refined": done}
             if self.lead:
