@@ -100,6 +100,13 @@ def bands(n: int) -> np.ndarray:
     return np.exp(-0.5 * ((_P[None] - centres[:, None]) / (0.6 / n)) ** 2)
 
 
+def evenly(indices: np.ndarray, keep: int | None) -> list[int]:
+    """Up to ``keep`` of ``indices`` spread evenly through them, in order (None: all): the pairs
+    an anchor's fit or refinement reads."""
+    n = indices.size if keep is None else min(keep, indices.size)
+    return [int(indices[int(i)]) for i in np.unique(np.linspace(0, indices.size - 1, n).round())]
+
+
 def nearest_anchor(pixels: np.ndarray, anchors: np.ndarray) -> np.ndarray:
     """Per photo, the index of the anchor nearest its pixel count (in the log)."""
     lp = np.log(np.asarray(pixels, dtype=np.float64))
@@ -234,10 +241,7 @@ class HistogramEstimate(PhotoEstimate):
         nearest = nearest_anchor(pixels, anchors)
         chosen = []
         for k in range(anchors.size):  # evenly through each anchor's pairs, in their order
-            mine = np.flatnonzero(nearest == k)
-            keep = mine.size if per_anchor is None else min(per_anchor, mine.size)
-            picks = np.linspace(0, mine.size - 1, keep).round()
-            chosen += [int(mine[int(i)]) for i in np.unique(picks)]
+            chosen += evenly(np.flatnonzero(nearest == k), per_anchor)
         pairs = [pairs[i] for i in sorted(chosen)]
         rows = []
         for x, y, *_ in tqdm(pairs, desc="estimate targets", disable=not progress, leave=False):
@@ -350,8 +354,7 @@ class HistogramEstimate(PhotoEstimate):
             mine = np.flatnonzero(near[:, k] >= REFINE_NEAR)
             if mine.size == 0 or iterations <= 0 or tone_bands + grad_bands == 0:
                 continue
-            picks = np.unique(np.linspace(0, mine.size - 1, min(per_anchor, mine.size)).round())
-            chosen = [pairs[int(mine[int(i)])] for i in picks]
+            chosen = [pairs[i] for i in evenly(mine, per_anchor)]
             greys = [detail.luminance(x[..., :3].astype(np.float32) / 255) for x, *_ in chosen]
             truths = [y[..., 0].astype(np.float64) / 255 for _, y, *_ in chosen]
             used += len(chosen)
