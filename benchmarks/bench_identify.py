@@ -195,7 +195,11 @@ def _evidence(ev) -> dict:
         return {n: {f"{p[0]},{p[1]}": round(v, 3) for p, v in s.items()} for n, s in t.items()}
 
     return dict(
-        full=table(ev.full), quick=table(ev.quick), traces=round(ev.traces, 4), quality=ev.quality
+        full=table(ev.full),
+        quick=table(ev.quick),
+        traces=round(ev.traces, 4),
+        quality=ev.quality,
+        fingerprint={n: round(p, 5) for n, p in ev.fingerprint.items()},
     )
 
 
@@ -215,6 +219,7 @@ def load_evidence(e: dict, models: dict):
         traces=e["traces"],
         quality=e.get("quality", 0),
         quick=table(e["quick"]),
+        fingerprint=e.get("fingerprint", {}),
     )
 
 

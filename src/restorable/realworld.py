@@ -29,6 +29,14 @@ wrong model's noise peaks at any of the four phases (on training photos the wron
 mostly came at a shifted phase, the right ones at (0, 0)). Siblings are not interchangeable:
 restoring an edit with the other variant of its operator cost 10.6-30 dB on training photos.
 
+A third piece of evidence is the fingerprint classifier (:mod:`restorable.fingerprint`): a
+small CNN trained on the shipped candidates' own edits that reads the picture's high
+frequencies, as steganalysis does, and says which model's hidden signal is there, or none.
+Where a model's lift is too faint to clear its threshold (exposure, retouch-jpeg, rgf-jpeg,
+wmf-jpeg after JPEG) its fingerprint is often still plain. Each model it knows gets
+``FINGERPRINT_WEIGHT`` · ln(p(model) / p(none)) dB added to its rank, bounded, so a clear lift
+still outweighs it and an unedited photo (p(none) high) is pushed further below every threshold.
+
 The cost is 4 restores and 4 applies of each candidate on a ``crop``-px square (guided models
 run their classic operator on it); with many models a first pass on a quarter of the pixels
 keeps the likeliest few.
@@ -53,6 +61,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from restorable import fingerprint
 from restorable.errors import NoModelFits
 from restorable.evaluation.metrics import float_psnr
 from restorable.image import as_float_image, check_image, to_uint8
@@ -81,6 +90,16 @@ PHASE_TIE = 0.3  # dB a phase must beat (0, 0) by to be chosen over it
 SHIFTED = 0.5  # dB of lift a model found at a shifted phase (a crop) counts less than at (0, 0)
 NULLS_FILE = Path(__file__).parent / "data" / "lift_nulls.json"
 PREFILTER_ABOVE = 8  # more candidates: a first pass at half the crop keeps the best 8 (+ siblings)
+# The fingerprint classifier's say (fingerprint.py): each known model's rank moves by
+# FINGERPRINT_WEIGHT dB per unit of ln(p(model) / p(no model)), the ratio bounded to
+# ±FINGERPRINT_BOUND; a model it gives at least FINGERPRINT_KEEP is measured in full even if
+# the first look dropped it. Chosen on the calibration photos (docs/real-world.md).
+FINGERPRINT_WEIGHT = 1.0
+FINGERPRINT_BOUND = 8.0
+FINGERPRINT_KEEP = 0.1
+# ... but no model is named below this lift (dB), whatever the classifier says: it takes a
+# near-identity edit (retouch on a photo without skin) for an unedited photo and back
+FINGERPRINT_FLOOR = 0.3
 
 
 class RestorableWarning(UserWarning):
@@ -92,10 +111,11 @@ class Identification:
     """Which model made an edited image, and how sure that is.
 
     ``score`` is the model's lift in dB (consistency at its best phase over the mean of the
-    other phases); ``margin`` how far (dB) it leads the runner-up: in consistency when both
-    show the hidden signal (lift ≥ ``MIN_LIFT``), else in lift; ``consistency`` the PSNR of
+    other phases); ``margin`` how far (dB) its rank (lift over its own threshold, plus the
+    fingerprint's say) leads the best model of another operator; ``consistency`` the PSNR of
     apply(restore(y)) against y at that phase, ``phase`` the (rows, columns) of padding at the
-    top and left that puts the image back on the model's grid.
+    top and left that puts the image back on the model's grid; ``fingerprint`` the classifier's
+    probability for the model (None where the classifier does not know it).
     """
 
     name: str
@@ -104,15 +124,17 @@ class Identification:
     consistency: float
     phase: tuple[int, int]
     scores: dict[str, float] = field(default_factory=dict)
+    fingerprint: float | None = None
 
     def __iter__(self):  # name, score, margin = identify(img)
         return iter((self.name, self.score, self.margin))
 
     def summary(self, emphasis: str = "") -> str:
         """What the CLI and the page tell the user (``emphasis`` wraps the name, e.g. "**")."""
+        seen = "" if self.fingerprint is None else f", fingerprint {self.fingerprint:.2f}"
         return (
             f"identified {emphasis}{self.name}{emphasis} from the pixels (phase lift "
-            f"{self.score:.1f} dB, {self.margin:.1f} dB ahead of the runner-up)"
+            f"{self.score:.1f} dB{seen}, {self.margin:.1f} dB ahead of the runner-up)"
         )
 
 
@@ -243,7 +265,9 @@ def jpeg_traces(img: np.ndarray, side: int = CROP) -> tuple[float, int]:
 class Evidence:
     """What identification measured on one image: ``full`` the consistency (dB) of each model
     tried on the ``crop``-px square at each phase, ``quick`` the same at half the crop for every
-    candidate (only when there were many), ``traces`` :func:`jpeg_traces` of the image."""
+    candidate (only when there were many), ``traces`` :func:`jpeg_traces` of the image,
+    ``fingerprint`` the classifier's probabilities ("none" and the models it knows; {} where
+    none ships)."""
 
     full: dict[str, dict[tuple[int, int], float]]
     op: dict[str, str]
@@ -251,6 +275,7 @@ class Evidence:
     traces: float
     quality: int = 0
     quick: dict[str, dict[tuple[int, int], float]] = field(default_factory=dict)
+    fingerprint: dict[str, float] = field(default_factory=dict)
 
 
 def measure(
@@ -267,6 +292,8 @@ def measure(
     if traces >= JPEG_TRACE and any(jpeg.values()):
         # a decoded JPEG: a model for PNG output cannot have left its signal in it
         names = [n for n in names if jpeg[n]]
+    square = central_crop(y, crop)
+    prints = fingerprint.probabilities(square, {n: models[n] for n in names})
     quick = {}
     if len(names) > keep:
         small = central_crop(y, crop // 2)
@@ -276,9 +303,9 @@ def measure(
         top = sorted(names, key=ql.get, reverse=True)[:keep]
         # and their siblings: at a quarter of the pixels a fork (l0-jpeg) can out-lift the
         # variant that made the edit (l0), which then fell out (measured on a bundled sample)
+        top += [n for n in names if n not in top and prints.get(n, 0.0) >= FINGERPRINT_KEEP]
         ops = {models[n].op for n in top}
         names = top + [n for n in names if n not in top and models[n].op in ops]
-    square = central_crop(y, crop)
     bar = _bar(names, "identifying", progress)
     full = {n: phase_scores(models[n], square) for n in bar}
     return Evidence(
@@ -288,6 +315,7 @@ def measure(
         traces=traces,
         quality=quality,
         quick=quick,
+        fingerprint=prints,
     )
 
 
@@ -318,6 +346,8 @@ def decide(
     min_lift_jpeg: float = MIN_LIFT_JPEG,
     shifted: float = SHIFTED,
     nulls: dict[str, dict[str, float]] | None = None,
+    fingerprint_weight: float = FINGERPRINT_WEIGHT,
+    fingerprint_floor: float = FINGERPRINT_FLOOR,
 ) -> Identification:
     """The model named by the measured phase scores (module doc); NoModelFits if none fits.
 
@@ -339,6 +369,16 @@ def decide(
     lifts = {n: lift(s) for n, s in results.items()}
     # how far each lift clears its model's own threshold
     rank = {n: g - (shifted if p != (0, 0) else 0.0) - need[n] for n, (g, p) in lifts.items()}
+    # and the fingerprint's say, for the models it knows: a hidden signal too faint for the
+    # lift (exposure, retouch-jpeg, rgf, wmf-jpeg after JPEG) is often plain to it
+    prints = ev.fingerprint
+    said = {
+        n: fingerprint_weight * fingerprint_term(prints[n], prints["none"])
+        for n in rank
+        if n in prints
+    }
+    for n, term in said.items():
+        rank[n] += term
 
     # The lift, not the consistency, names the model: near-identity models (exposure,
     # retouch) are highly self-consistent on any image, and another model can lift a little
@@ -360,13 +400,22 @@ def decide(
         consistency=results[best][phase],
         phase=phase,
         scores={n: v[0] for n, v in lifts.items()},
+        fingerprint=prints.get(best),
     )
-    if score < need[best]:
+    if score + said.get(best, 0.0) < need[best] or (best in said and score < fingerprint_floor):
+        also = f", fingerprint {prints[best]:.2f}" if best in prints else ""
         raise NoModelFits(
             f"no restorable model fits this image (best {best}: {score:.1f} dB of phase lift, "
-            f"{need[best]:.2g} needed)"
+            f"{need[best]:.2g} needed{also})"
         )
     return found
+
+
+def fingerprint_term(p_model: float, p_none: float) -> float:
+    """ln(p(model) / p(no model)), bounded to ±FINGERPRINT_BOUND: a confident classifier moves
+    a rank by a few dB, never without limit."""
+    ratio = np.log(max(p_model, 1e-12) / max(p_none, 1e-12))
+    return float(np.clip(ratio, -FINGERPRINT_BOUND, FINGERPRINT_BOUND))
 
 
 def identify(
