@@ -16,6 +16,7 @@ from restorable.models import available_models, load
 from restorable.network.fingerprint import Fingerprint, probabilities
 from restorable.realworld import (
     FINGERPRINT_BOUND,
+    FINGERPRINT_FLOOR,
     PHASES,
     Evidence,
     candidates,
@@ -61,7 +62,8 @@ def _evidence(lifts: dict[str, float], prints: dict[str, float], traces: float =
 def test_decide_names_a_faint_signal_the_fingerprint_sees() -> None:
     """An exposure edit whose lift is under its threshold: without the classifier nothing fits;
     with it sure of exposure, exposure is named (and the summary says so). Sure of no model,
-    the same lift is still nothing, and a model the classifier does not know keeps its lift."""
+    the same lift is still nothing, no model is named below the floor of lift, and a model the
+    classifier does not know keeps its lift."""
     lifts = {"exposure": 0.8, "wmf": 0.2}
     with pytest.raises(RestorableError, match="no restorable model fits"):
         decide(_evidence(lifts, {}), nulls={})
@@ -72,6 +74,8 @@ def test_decide_names_a_faint_signal_the_fingerprint_sees() -> None:
     unedited = {"none": 0.97, "exposure": 0.02, "wmf": 0.01}
     with pytest.raises(RestorableError, match="fingerprint 0.02"):
         decide(_evidence(lifts, unedited), nulls={})
+    with pytest.raises(RestorableError, match="no restorable model fits"):  # under the floor
+        decide(_evidence({**lifts, "exposure": FINGERPRINT_FLOOR / 2}, sure), nulls={})
     mine = decide(_evidence({"mine": 3.0, "wmf": 0.2}, {"none": 0.9, "wmf": 0.1}), nulls={})
     assert mine.name == "mine" and mine.fingerprint is None
 

@@ -356,7 +356,10 @@ def decide(
     ``nulls``, default the shipped :func:`lift_nulls`; ``{}`` for none: ``min_lift``, or
     ``min_lift_jpeg`` on a JPEG, for all), and the model whose lift clears it by the most is
     named. A lift found at a shifted phase counts ``shifted`` dB less (most files are not
-    cropped; noise peaks at any of the four phases).
+    cropped; noise peaks at any of the four phases). A model the fingerprint classifier knows
+    (``ev.fingerprint``) has ``fingerprint_weight`` · ln(p(model) / p(none)), bounded, added to
+    its rank and to its lift before the threshold, and is never named below
+    ``fingerprint_floor`` dB of lift.
     """
     names = list(ev.full)
     nulls = lift_nulls() if nulls is None else nulls
