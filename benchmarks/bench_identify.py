@@ -75,6 +75,11 @@ def main() -> None:
     )
     ap.add_argument("--redecide", help="trials file (--trials) to decide again, measuring nothing")
     ap.add_argument(
+        "--unedited-only",
+        action="store_true",
+        help="ask only about the unedited photos (how often a model is named for none)",
+    )
+    ap.add_argument(
         "--measure-all",
         action="store_true",
         help="measure every candidate at both sizes (no first look), so that --redecide can "
@@ -116,7 +121,7 @@ def main() -> None:
     t0 = time.time()
     for photo in photos:
         img = central_crop(read_image(photos_dir / photo), args.side)
-        for src in ["none", *names]:
+        for src in ["none"] if args.unedited_only else ["none", *names]:
             edited = img if src == "none" else models[src].apply(img)
             for storage in [] if args.crops_only else storages:
                 lossy_skip = args.lossy_jpeg_models_only and src != "none"
@@ -199,7 +204,8 @@ def _evidence(ev) -> dict:
         quick=table(ev.quick),
         traces=round(ev.traces, 4),
         quality=ev.quality,
-        fingerprint={n: round(p, 5) for n, p in ev.fingerprint.items()},
+        # significant digits, not decimals: decide reads ln(p / p_none), and p_none is often 1e-6
+        fingerprint={n: float(f"{p:.4g}") for n, p in ev.fingerprint.items()},
     )
 
 
