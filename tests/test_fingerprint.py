@@ -157,6 +157,8 @@ def test_answers_only_for_models_it_knows() -> None:
     assert fingerprint.probabilities(x, {"l0": changed}) == {}
     p = fingerprint.probabilities(x, {"l0": l0, "exposure": load("exposure")})
     assert abs(sum(p.values()) - 1) < 1e-6
+    # the smallest picture identification takes (4 px) leaves one value per map: no answer
+    assert fingerprint.probabilities(np.zeros((4, 4, 3), np.uint8), {"l0": l0}) == {}
 
 
 @needs_shipped

@@ -22,6 +22,7 @@ from restorable.network.fingerprint import probabilities as class_probabilities
 
 FOLDER = Path(__file__).parent / "weights" / "identify"
 STEM = "fingerprint"
+MIN_SIDE = 5  # px: two stride-2 layers leave at least 2 × 2 values per map to pool
 
 
 def weights_digest(net: torch.nn.Module) -> str:
@@ -64,6 +65,8 @@ def probabilities(square: np.ndarray, models: dict) -> dict[str, float]:
     known = card["digests"]
     valid = [n for n, m in models.items() if known.get(n) == weights_digest(m.net)]
     if not valid:
+        return {}
+    if min(square.shape[:2]) < MIN_SIDE:  # its last maps would hold one value: no deviation
         return {}
     p = class_probabilities(net, square)
     index = {c: i for i, c in enumerate(card["classes"])}
