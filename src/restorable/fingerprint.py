@@ -61,12 +61,12 @@ def probabilities(square: np.ndarray, models: dict) -> dict[str, float]:
     found = load_fingerprint()
     if found is None:
         return {}
+    if min(square.shape[:2]) < MIN_SIDE:  # its last maps would hold one value: no deviation
+        return {}
     net, card = found
     known = card["digests"]
     valid = [n for n, m in models.items() if known.get(n) == weights_digest(m.net)]
     if not valid:
-        return {}
-    if min(square.shape[:2]) < MIN_SIDE:  # its last maps would hold one value: no deviation
         return {}
     p = class_probabilities(net, square)
     index = {c: i for i, c in enumerate(card["classes"])}

@@ -18,7 +18,6 @@ Making the edits takes about 13 minutes on two cores (cached under --out).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -35,14 +34,6 @@ CALIBRATION = slice(6, 10)  # training photos the identification rule is calibra
 MIN_SIDE = 192  # photos smaller than this are left out
 
 
-def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, "JPEG", quality=int(quality))
-    return np.asarray(Image.open(buf).convert("RGB"))
-
-
 def _edits_of(args: tuple[list[str], list[str], int]) -> tuple[list, list]:
     """One worker's share: (crops, classes) of every candidate's edit of its photos."""
     import torch
@@ -50,6 +41,7 @@ def _edits_of(args: tuple[list[str], list[str], int]) -> tuple[list, list]:
     from restorable.data.pairs import shared_photos
     from restorable.files import read_image
     from restorable.models import load
+    from restorable.network.storage import jpeg_roundtrip
 
     photos, names, seed = args
     torch.set_num_threads(1)
@@ -76,7 +68,8 @@ def _edits_of(args: tuple[list[str], list[str], int]) -> tuple[list, list]:
             edit = img if src == "none" else models[src].apply(img)
             keep(edit, label)
             if src == "none" or lossy[src]:
-                keep(_jpeg(edit, int(rng.integers(QUALITY[0], QUALITY[1] + 1))), label)
+                quality = int(rng.integers(QUALITY[0], QUALITY[1] + 1))
+                keep(jpeg_roundtrip(edit, quality, subsampling=2), label)  # 4:2:0, as re-saves
     return crops, classes
 
 
@@ -158,16 +151,18 @@ def _digests(names: list[str]) -> dict[str, str]:
     return {n: weights_digest(load(n).net) for n in names}
 
 
-def install(net, names: list[str], facts: dict, folder: Path | None = None) -> Path:
-    """Write the classifier (fp16) and its card, with the digest of each model it knows;
-    returns the weights' path."""
+def install(
+    net, names: list[str], facts: dict, folder: Path | None = None, digests: dict | None = None
+) -> Path:
+    """Write the classifier (fp16) and its card, with the digest of each model it knows
+    (``digests``, or those of the installed models); returns the weights' path."""
     from restorable.fingerprint import FOLDER, STEM
     from restorable.models import write_weights
 
     card = dict(
         classes=["none", *names],
         width=net.body[0].out_channels,
-        digests=_digests(names),
+        digests=digests or _digests(names),
         training=facts,
     )
     return write_weights(folder or FOLDER, STEM, net, card, half=True)
@@ -187,15 +182,16 @@ def main() -> None:
     from restorable.realworld import candidates
 
     names = candidates()
+    digests = _digests(names)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    cache = out / "edits.npz"
-    if cache.exists() and json.loads(str(np.load(cache)["names"])) == names:
+    cache = out / "edits.npz"  # reused only while every candidate has the same weights
+    if cache.exists() and json.loads(str(np.load(cache)["digests"])) == digests:
         data = np.load(cache)
         crops, classes = data["crops"], data["classes"]
     else:
         crops, classes = make_edits(names, args.workers)
-        np.savez(cache, crops=crops, classes=classes, names=json.dumps(names))
+        np.savez(cache, crops=crops, classes=classes, digests=json.dumps(digests))
     torch.set_num_threads(args.threads)
     net, steps = train(crops, classes, len(names) + 1, args.minutes)
     facts = dict(
@@ -205,7 +201,7 @@ def main() -> None:
         examples=len(crops),
         photos="shared/photos (split.json train, less the calibration photos 6-9)",
     )
-    path = install(net, names, facts, None if args.install else out)
+    path = install(net, names, facts, None if args.install else out, digests)
     print(f"wrote {path}")
 
 
