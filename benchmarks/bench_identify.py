@@ -64,6 +64,11 @@ def main() -> None:
     ap.add_argument("--no-crops", action="store_true", help="skip the crop offsets")
     ap.add_argument("--models", nargs="*", help="models to edit with and identify among")
     ap.add_argument("--split", default="val", help="photos of this split (calibrate on train)")
+    ap.add_argument(
+        "--photos",
+        help="the .jpg/.png photos of this folder (sorted) instead of the split's, e.g. the "
+        "second set (~/.cache/restorable/second_set) for unedited photos nothing was chosen on",
+    )
     ap.add_argument("--skip", type=int, default=0, help="leave out the split's first N photos")
     ap.add_argument(
         "--lossy-jpeg-models-only",
@@ -114,7 +119,12 @@ def main() -> None:
     torch.set_num_threads(1)
     names = args.models or candidates()
     models = {n: load(n) for n in names}
-    photos = load_split()[args.split][args.skip : args.skip + args.limit]
+    if args.photos:
+        photos_dir = Path(args.photos).expanduser()
+        found = sorted(p.name for p in photos_dir.iterdir() if p.suffix in (".jpg", ".png"))
+        photos = found[args.skip : args.skip + args.limit]
+    else:
+        photos = load_split()[args.split][args.skip : args.skip + args.limit]
     keep = args.keep or PREFILTER_ABOVE
     storages = ["png"] + [f"q{q}" for q in args.jpeg]
     trials, crops = [], []

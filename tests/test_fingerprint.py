@@ -90,6 +90,18 @@ def test_a_clear_lift_outweighs_a_bounded_fingerprint() -> None:
     assert found.name == "l0"
 
 
+def test_a_sure_classifier_tells_siblings_apart() -> None:
+    """On an edit the classifier is sure of, p(none) is tiny (1e-18 on a validation exposure
+    edit): weighed against "none", every model got the full bound and the sibling with the
+    larger lift won. Weighed against the strongest rival, the model it names gains and the
+    others lose, so a faint right lift beats its sibling's larger one."""
+    lifts = {"exposure": 0.5, "exposure-jpeg": 2.0}
+    sure = {"none": 1.6e-18, "exposure": 0.996, "exposure-jpeg": 2.6e-4}
+    assert decide(_evidence(lifts, sure), nulls={}).name == "exposure"
+    assert decide(_evidence(lifts, {}), nulls={}).name == "exposure-jpeg"  # the lift alone
+    assert fingerprint_term(0.996, 2.6e-4) > 0 > fingerprint_term(2.6e-4, 0.996)
+
+
 def _smooth_photos(rng, n: int, side: int) -> np.ndarray:
     """Smooth ramps with a little noise: what a photo's flat parts are to a hidden signal."""
     yy, xx = np.mgrid[:side, :side] / side

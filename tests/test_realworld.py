@@ -102,6 +102,35 @@ def test_crop_at_any_offset_restores_on_the_right_phase(models, photo, edited, o
         assert psnr(truth, model.restore(crop)[inner]) < psnr(truth, restored[inner]) - 3
 
 
+def test_grid_prior_moves_the_grid_not_the_lift(models, edited, monkeypatch) -> None:
+    """The grid a file is restored on weighs how unedited each phase's restoration looks (the
+    fingerprint classifier's p(none)): GRID_PRIOR · ln p per phase, 0 without a classifier.
+    A classifier sure that only the (1, 1) restoration is unedited moves an uncropped l0
+    edit's grid there, while the lift (how clearly the signal shows) stays the consistency's."""
+    from restorable import fingerprint
+    from restorable import realworld as rw
+
+    model, y = models["l0"], edited["l0"]
+    phase, gain = rw.phase_search(model, y)
+    assert phase == (0, 0) and gain > MIN_LIFT
+    seen = []
+
+    def fake(square):
+        seen.append(square)
+        return 0.9 if len(seen) == 4 else 1e-30  # PHASES order: (1, 1) is the fourth
+
+    monkeypatch.setattr(fingerprint, "unedited_probability", fake)
+    terms = rw.grid_prior(model, y)
+    assert terms[(1, 1)] == pytest.approx(rw.GRID_PRIOR * np.log(0.9))
+    assert terms[(0, 0)] == pytest.approx(rw.GRID_PRIOR * np.log(1e-30))
+    assert rw.grid_prior(model, y, prior=0.0) == dict.fromkeys(PHASES, 0.0)
+    seen.clear()
+    moved, gain2 = rw.phase_search(model, y)
+    assert moved == (1, 1) and gain2 == pytest.approx(gain)
+    monkeypatch.setattr(fingerprint, "unedited_probability", lambda square: None)
+    assert rw.grid_prior(model, y) == dict.fromkeys(PHASES, 0.0)  # no classifier: no say
+
+
 def test_identify_finds_the_phase_of_a_cropped_edit(models, edited) -> None:
     found = identify(edited["l0-jpeg"][1:, 3:], models)
     assert found.name == "l0-jpeg" and found.phase == (1, 1)
