@@ -34,7 +34,7 @@ CALIBRATION = slice(6, 10)  # training photos the identification rule is calibra
 MIN_SIDE = 192  # photos smaller than this are left out
 
 
-def _edits_of(args: tuple[list[str], list[str], int]) -> tuple[list, list]:
+def _edits_of(args: tuple[list[str], list[str], int, int]) -> tuple[list, list]:
     """One worker's share: (crops, classes) of every candidate's edit of its photos."""
     import torch
 
@@ -43,7 +43,7 @@ def _edits_of(args: tuple[list[str], list[str], int]) -> tuple[list, list]:
     from restorable.models import load
     from restorable.network.storage import jpeg_roundtrip
 
-    photos, names, seed = args
+    photos, names, seed, per_edit = args
     torch.set_num_threads(1)
     models = {n: load(n) for n in names}
     lossy = {n: bool(m.card.training.get("jpeg")) for n, m in models.items()}
@@ -51,7 +51,7 @@ def _edits_of(args: tuple[list[str], list[str], int]) -> tuple[list, list]:
     crops, classes = [], []
 
     def keep(img: np.ndarray, label: int) -> None:
-        for _ in range(CROPS):
+        for _ in range(per_edit):
             y0, x0 = (int(rng.integers(0, s - CROP + 1)) for s in img.shape[:2])
             crops.append(img[y0 : y0 + CROP, x0 : x0 + CROP])
             classes.append(label)
@@ -74,14 +74,15 @@ def _edits_of(args: tuple[list[str], list[str], int]) -> tuple[list, list]:
 
 
 def make_edits(
-    names: list[str], workers: int = 2, seed: int = 1234
+    names: list[str], workers: int = 2, seed: int = 1234, per_edit: int = CROPS
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(N×CROP×CROP×3 uint8 crops, N classes: 0 unedited, 1 + the index in ``names``)."""
+    """(N×CROP×CROP×3 uint8 crops, N classes: 0 unedited, 1 + the index in ``names``);
+    ``per_edit`` crops of each edit and storage."""
     from restorable.data.split import load_split
 
     train = load_split()["train"]
     photos = [p for i, p in enumerate(train) if i not in range(len(train))[CALIBRATION]]
-    shares = [(photos[k::workers], names, seed + k) for k in range(workers)]
+    shares = [(photos[k::workers], names, seed + k, per_edit) for k in range(workers)]
     with ProcessPoolExecutor(workers) as pool:
         parts = list(pool.map(_edits_of, shares))
     crops = np.stack([c for part, _ in parts for c in part])
@@ -99,9 +100,11 @@ def train(
     lr: float = 2e-3,
     progress: bool = True,
     steps: int | None = None,
+    init: dict | None = None,
 ):
     """The classifier trained for ``minutes`` of wall time (or exactly ``steps`` steps, the
-    rate's schedule over them: deterministic); returns (network, steps)."""
+    rate's schedule over them: deterministic); returns (network, steps). ``init``: weights to
+    start from (a state dict of a classifier with the same classes), e.g. the shipped one."""
     import torch
     import torch.nn.functional as F
     from tqdm import tqdm
@@ -111,6 +114,8 @@ def train(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = Fingerprint(n_classes)
+    if init is not None:
+        net.load_state_dict({k: v.float() for k, v in init.items()})
     opt = torch.optim.AdamW(net.parameters(), lr, weight_decay=1e-4)
     total, start, step = minutes * 60, time.time(), 0
     bar = tqdm(
@@ -175,6 +180,13 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2, help="processes making the edits")
     p.add_argument("--out", default="runs/fingerprint", help="the edits' cache and the weights")
     p.add_argument("--install", action="store_true", help="ship it (weights/identify)")
+    p.add_argument("--crops", type=int, default=CROPS, help="crops kept per edit and storage")
+    p.add_argument("--lr", type=float, default=2e-3, help="the cosine schedule's first rate")
+    p.add_argument(
+        "--init-from",
+        help="start from this classifier's weights (.safetensors; its card beside it must list "
+        "the same classes), e.g. the shipped src/restorable/weights/identify/fingerprint",
+    )
     args = p.parse_args()
 
     import torch
@@ -186,21 +198,35 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cache = out / "edits.npz"  # reused only while every candidate has the same weights
-    if cache.exists() and json.loads(str(np.load(cache)["digests"])) == digests:
+    key = json.dumps(digests) if args.crops == CROPS else json.dumps([digests, args.crops])
+    if cache.exists() and str(np.load(cache)["digests"]) == key:
         data = np.load(cache)
         crops, classes = data["crops"], data["classes"]
     else:
-        crops, classes = make_edits(names, args.workers)
-        np.savez(cache, crops=crops, classes=classes, digests=json.dumps(digests))
+        crops, classes = make_edits(names, args.workers, per_edit=args.crops)
+        np.savez(cache, crops=crops, classes=classes, digests=key)
+    init, before = None, None
+    if args.init_from:
+        from safetensors.torch import load_file
+
+        weights = Path(args.init_from).with_suffix(".safetensors")
+        card = json.loads(weights.with_suffix(".json").read_text())
+        if card["classes"] != ["none", *names]:
+            raise SystemExit(f"error: {weights} knows other classes than today's candidates")
+        init, before = load_file(weights), card.get("training")
     torch.set_num_threads(args.threads)
-    net, steps = train(crops, classes, len(names) + 1, args.minutes)
+    net, steps = train(crops, classes, len(names) + 1, args.minutes, lr=args.lr, init=init)
     facts = dict(
         steps=steps,
         minutes=args.minutes,
+        crops_per_edit=args.crops,
+        lr=args.lr,
         device=f"CPU, {args.threads} threads",
         examples=len(crops),
         photos="shared/photos (split.json train, less the calibration photos 6-9)",
     )
+    if before is not None:
+        facts["started_from"] = before
     path = install(net, names, facts, None if args.install else out, digests)
     print(f"wrote {path}")
 
