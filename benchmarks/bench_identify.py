@@ -27,7 +27,6 @@ every trial); ``--docs`` writes the table of docs/real-world.md from that file's
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import time
@@ -43,11 +42,10 @@ KEY = ("script", "models", "photos", "side", "storages")
 
 
 def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
-    from PIL import Image
+    """JPEG at ``quality``, 4:2:0 (Pillow's default, as most re-saves are), decoded."""
+    from restorable.network.storage import jpeg_roundtrip
 
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, "JPEG", quality=quality)
-    return np.asarray(Image.open(buf).convert("RGB"))
+    return jpeg_roundtrip(img, quality, subsampling=2)
 
 
 def main() -> None:

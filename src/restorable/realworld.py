@@ -68,6 +68,7 @@ from restorable.errors import NoModelFits
 from restorable.evaluation.metrics import float_psnr
 from restorable.image import as_float_image, check_image, to_uint8
 from restorable.models import RestorableModel, available_models, load, read_card_of
+from restorable.network.storage import jpeg_roundtrip
 
 PHASES: tuple[tuple[int, int], ...] = ((0, 0), (0, 1), (1, 0), (1, 1))
 CROP = 256  # px, side of the central square identification looks at
@@ -274,16 +275,6 @@ def _bar(names: list[str], desc: str, progress: bool) -> tqdm:
     return tqdm(names, desc=desc, unit="model", disable=None if progress else True, leave=False)
 
 
-def _jpeg_round_trip(img: np.ndarray, quality: int) -> np.ndarray:
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, "JPEG", quality=quality)
-    return np.asarray(Image.open(buf).convert("RGB"))
-
-
 def jpeg_traces(img: np.ndarray, side: int = CROP) -> tuple[float, int]:
     """(dB, quality): whether the uint8 ``img`` was decoded from a JPEG, and at which quality.
 
@@ -296,7 +287,8 @@ def jpeg_traces(img: np.ndarray, side: int = CROP) -> tuple[float, int]:
     """
     y = central_crop(img, side)
     qs = list(range(60, 99))
-    d = np.array([float_psnr(_jpeg_round_trip(y, q) / 255.0, y / 255.0) for q in qs])
+    # 4:2:0, as Pillow saves by default and as most re-saves are
+    d = np.array([float_psnr(jpeg_roundtrip(y, q, 2) / 255.0, y / 255.0) for q in qs])
     prominence = d[1:-1] - np.maximum(d[:-2], d[2:])
     k = int(np.argmax(prominence))
     return float(prominence[k]), qs[k + 1]
