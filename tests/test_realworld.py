@@ -186,6 +186,34 @@ def test_cli_notes_a_crop_with_the_signal_it_found(edited, tmp_path: Path, capsy
     assert "faint" not in notes[0]
 
 
+def test_cli_grid_overrides_the_grid_found(models, edited, tmp_path: Path, capsys) -> None:
+    """--grid restores on the grid the user names (the file's own, 0,0, when the search was
+    misled), exactly as restore_at_phase there; a bad value is one line, before any work; an
+    identified file restored on a shifted grid is told how to undo it."""
+    model, img = models["l0"], edited["l0"]
+    path = tmp_path / "cut.png"
+    write_image(path, img[1:, 1:])  # no record: identified from the pixels
+    out = tmp_path / "r.png"
+    assert main(["restore", str(path), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "no usable record; identified l0" in err
+    note = [ln for ln in err.splitlines() if ln.startswith("note:")]
+    assert len(note) == 1 and "shifted grid (1, 1)" in note[0] and "--grid 0,0" in note[0]
+    for grid, phase in [("0,0", (0, 0)), ("1,1", (1, 1)), ("0, 1", (0, 1))]:
+        dst = tmp_path / f"g{phase[0]}{phase[1]}.png"
+        assert main(["restore", str(path), "-o", str(dst), "--model", "l0", "--grid", grid]) == 0
+        assert np.array_equal(read_image(dst), restore_at_phase(model, img[1:, 1:], phase))
+    assert "note:" not in capsys.readouterr().err  # the grid was the user's: nothing to say
+    for bad in ["2,0", "0", "a,b", "0,0,0"]:
+        with pytest.raises(SystemExit) as exit_:
+            main(["restore", str(path), "-o", str(tmp_path / "x.png"), "--grid", bad])
+        assert exit_.value.code == 2
+        assert "--grid: expected two values, each 0 or 1" in capsys.readouterr().err
+    with pytest.raises(RestorableError, match="grid must be two values"):
+        restore_file(path, "l0", grid=(2, 0))
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_cli_says_a_png_model_does_not_survive_jpeg(edited, tmp_path: Path, capsys) -> None:
     """A PNG edit re-saved as JPEG (4:2:0, as websites do) and restored with --op: the note
     names the cause and the model to use, not a crop that never happened."""

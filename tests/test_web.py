@@ -72,8 +72,18 @@ def test_a_stripped_cropped_file_is_identified_and_restored(workspace, tmp_path)
     assert read_meta(stripped) is None
     result = restore_photo(workspace, stripped)
     assert "identified **l0**" in result.message and "warning" not in result.message
+    assert "shifted grid" in result.message and "Grid on the page" in result.message
     photo = read_image(SAMPLE)[1:, 1:]
-    assert psnr(photo[8:-8, 8:-8], read_image(result.path)[8:-8, 8:-8]) > 35
+    found = read_image(result.path)
+    assert psnr(photo[8:-8, 8:-8], found[8:-8, 8:-8]) > 35
+    # the Grid choice: the crop's own grid gives the same picture, the uncropped one a worse
+    same = read_image(restore_photo(workspace, stripped, "l0", grid="1,1").path)
+    assert np.array_equal(same, found)
+    naive = read_image(restore_photo(workspace, stripped, "l0", grid="0,0").path)
+    inner = (slice(8, -8), slice(8, -8))
+    assert psnr(photo[inner], naive[inner]) < psnr(photo[inner], found[inner]) - 3
+    with pytest.raises(RestorableError, match="grid: expected two values"):
+        restore_photo(workspace, stripped, "l0", grid="2,2")
 
 
 def test_pixels_changed_after_apply_are_flagged(workspace, tmp_path):

@@ -64,7 +64,7 @@ import numpy as np
 from tqdm import tqdm
 
 from restorable import fingerprint
-from restorable.errors import NoModelFits
+from restorable.errors import NoModelFits, RestorableError
 from restorable.evaluation.metrics import float_psnr
 from restorable.image import as_float_image, check_image, to_uint8
 from restorable.models import RestorableModel, available_models, load, read_card_of
@@ -158,6 +158,15 @@ def central_crop(img: np.ndarray, side: int = CROP) -> np.ndarray:
     oy = max(0, (h - side) // 2) // 8 * 8
     ox = max(0, (w - side) // 2) // 8 * 8
     return img[oy : oy + side, ox : ox + side]
+
+
+def parse_grid(text: str) -> tuple[int, int]:
+    """ "0,1" -> (0, 1): a grid (rows, columns of padding at the top and left) as a user types
+    it for ``restore --grid`` or picks it on the page; RestorableError otherwise."""
+    parts = str(text).replace(" ", "").split(",")
+    if len(parts) != 2 or any(p not in ("0", "1") for p in parts):
+        raise RestorableError(f"grid: expected two values, each 0 or 1, e.g. 0,0: {text!r}")
+    return int(parts[0]), int(parts[1])
 
 
 def pad_phase(img: np.ndarray, phase: tuple[int, int]) -> np.ndarray:
@@ -573,11 +582,11 @@ class Restoration:
         shifted phase (a crop), saying whether the signal showed clearly (lift ≥ ``MIN_LIFT``):
         the phase lift is no verdict by itself, some models' own edits lift little (rgf, bwp,
         retouch 0.7-1.7 dB on a 320-px sample, where a re-saved l0 edit lifts 0.1). That case
-        once read only "restored on a shifted grid (1, 1) (cropped?)".
+        once read only "restored on a shifted grid (1, 1) (cropped?)". Said for an identified
+        file too, with the way back: an uncropped file restored on a shifted grid (a weak
+        signal that misled the search) restores on its own with ``--grid 0,0``.
         """
-        if self.identification is not None:
-            return None
-        if self.jpeg_file and not self.jpeg_model:
+        if self.identification is None and self.jpeg_file and not self.jpeg_model:
             return (
                 f"{self.name} is a model for PNG output and this file is JPEG: its hidden signal "
                 f"does not survive JPEG, expect a poor restoration ({self.op or self.name}-jpeg "
@@ -588,7 +597,8 @@ class Restoration:
         faint = "" if self.lift >= MIN_LIFT else "; the model's signal is faint here"
         return (
             f"restored on a shifted grid {self.phase} (cropped?{faint}, "
-            f"phase lift {self.lift:.1f} dB)"
+            f"phase lift {self.lift:.1f} dB); if the file was not cropped, its own grid 0,0 "
+            "may restore better (restore --grid 0,0; Grid on the page)"
         )
 
 
@@ -606,7 +616,7 @@ def report(
     out: list[tuple[str, str]] = []
     if result.identification is not None:
         out.append(("identified", result.identification.summary(emphasis)))
-    elif note := result.grid_note():
+    if note := result.grid_note():
         out.append(("note", note))
     out += [("warning", str(w.message)) for w in caught]
     out += [("note", n) for n in notes]
@@ -625,6 +635,7 @@ def restore_file(
     device: str = "cpu",
     precision: str = "auto",
     progress: bool = False,
+    grid: tuple[int, int] | None = None,
 ) -> Restoration:
     """Restore the original from an edited file, whatever happened to it since ``apply``.
 
@@ -637,7 +648,9 @@ def restore_file(
     :class:`RestorableWarning`; JPEG records hash the pixels before compression, so they are
     not compared (lossy codecs change every pixel a little; the confidence map shows where
     the change matters). ``device`` and ``precision``: as for :func:`restorable.load`;
-    ``progress``: a bar while identifying.
+    ``progress``: a bar while identifying. ``grid`` (rows, columns of padding at the top and
+    left, each 0 or 1) overrides the grid found from the pixels: (0, 0) for a file as ``apply``
+    wrote it, when the grid search was misled (docs/real-world.md).
 
     The record is untrusted (:mod:`restorable.record`): one that is malformed, or names a model
     that is not installed, is ignored with a note in ``notes`` and the model is identified
@@ -659,6 +672,8 @@ def restore_file(
         model = model_argument(model, op)
     if model is not None:
         check_model_name(model, "--model")  # before any work
+    if grid is not None and (len(grid) != 2 or any(g not in (0, 1) for g in grid)):
+        raise RestorableError(f"grid must be two values, each 0 or 1 (rows, columns): {grid}")
 
     def get(name: str) -> RestorableModel:
         if name not in cache:
@@ -691,7 +706,9 @@ def restore_file(
         name, source = found.name, "pixels"
     m = get(name)
     gain = None
-    if found is not None:
+    if grid is not None:
+        phase = (int(grid[0]), int(grid[1]))
+    elif found is not None:
         # identification's phase came from a 256-px square, each model's operator run on that
         # square alone; the named model's grid is chosen again on a larger one (GRID_CROP)
         phase, gain = phase_search(m, rgb, tie=0.0)

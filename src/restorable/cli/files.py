@@ -80,6 +80,17 @@ def cmd_apply(args: argparse.Namespace) -> int:
     )
 
 
+def grid_argument(text: str) -> tuple[int, int]:
+    """--grid "0,1" -> (0, 1) (realworld.parse_grid), a bad value argparse's one-line error."""
+    from restorable.errors import RestorableError
+    from restorable.realworld import parse_grid
+
+    try:
+        return parse_grid(text)
+    except RestorableError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("grid: ")) from None
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
     """Restore from the file's record, or identify the model from the pixels; any crop offset;
     warn when the pixels changed since apply; optionally map where the result is not trusted."""
@@ -114,6 +125,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 device=args.device,
                 precision=args.precision,
                 progress=not several,  # with several files, the batch's bar
+                grid=args.grid,
             )
         for kind, text in report(result, notes, caught):
             # "identified": the file had no record, or one that was ignored (a note says why)
@@ -179,6 +191,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "model",
         "model that made the files, e.g. l0-jpeg (default: the file's record, else "
         "identified from the pixels); --op is an old name for it",
+    )
+    s.add_argument(
+        "--grid",
+        type=grid_argument,
+        metavar="ROWS,COLS",
+        help="the grid to restore on: rows,columns of padding at the top and left, each 0 or 1 "
+        "(default: found from the pixels; 0,0 is that of a file as apply wrote it, uncropped)",
     )
     s.add_argument(
         "--confidence-map",

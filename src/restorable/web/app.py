@@ -37,6 +37,7 @@ from restorable.web.guard import html_text
 from restorable.web.guard import markdown_text as md
 
 AUTO = "auto"  # model choice: OP (or OP-jpeg for JPEG) on Edit; the file's record on Restore
+GRIDS = ("0,0", "0,1", "1,0", "1,1")  # the Restore tab's grid choices (restore --grid)
 PREVIEW_SIDE = 2048  # longest side shown on the page; downloads are always full size
 JOB_MAX_AGE_S = 3600  # output folders older than this are removed when a new job starts
 # The model runs (Apply, Restore) share one concurrency limit: together they are what fills
@@ -200,18 +201,20 @@ def restore_photo(
     model: str = AUTO,
     original: str | Path | None = None,
     progress: Progress = _no_progress,
+    grid: str = AUTO,
 ) -> RestoreResult:
     """Restore the edited file as ``restorable restore`` does (``realworld.restore_file``): with
     ``model``, or (``AUTO``) the model its record names, or, when a re-save stripped the record,
     the model identified from the pixels; on the grid a crop left it on; with a warning when the
     pixels changed since apply. With the ``original``, also the comparison sheet and PSNR/SSIM.
+    ``grid``: "rows,columns" (each 0 or 1) to restore on instead of the grid found (``--grid``).
     """
     import warnings
 
     from restorable.evaluation.compare import render_sheet
     from restorable.evaluation.metrics import format_psnr, psnr, ssim
     from restorable.files import write_image
-    from restorable.realworld import report, restore_file
+    from restorable.realworld import parse_grid, report, restore_file
 
     if not edited:
         raise RestorableError("upload an edited file (made by 'restorable apply' or this page)")
@@ -234,6 +237,7 @@ def restore_photo(
                 tile="auto",
                 notes=notes,
                 cache=workspace.models,
+                grid=None if grid in (None, "", AUTO) else parse_grid(grid),
             )
     except NoModelFits as exc:
         raise exc.told("choose the model") from None
@@ -359,9 +363,9 @@ def build_app(workspace: Workspace | None = None):
         with job():
             return apply(photo, op, model, fmt, quality, progress)
 
-    def on_restore(edited, model, original, progress=gr.Progress()):  # noqa: B008
+    def on_restore(edited, model, original, grid, progress=gr.Progress()):  # noqa: B008
         with job():
-            return restore(edited, model, original, progress)
+            return restore(edited, model, original, grid, progress)
 
     @contextlib.contextmanager
     def job():
@@ -390,11 +394,16 @@ def build_app(workspace: Workspace | None = None):
         memory.trim()
         return *shown, message
 
-    def restore(edited, model, original, progress):
+    def restore(edited, model, original, grid, progress):
         memory.trim()
         try:
             result = restore_photo(
-                workspace, edited, model, original, progress=lambda f, d: progress(f, desc=d)
+                workspace,
+                edited,
+                model,
+                original,
+                progress=lambda f, d: progress(f, desc=d),
+                grid=grid,
             )
         except RestorableError as exc:
             raise shown_error(exc) from None
@@ -469,6 +478,13 @@ def build_app(workspace: Workspace | None = None):
                         label="Model",
                         elem_id="restore-model",
                     )
+                    restore_grid = gr.Dropdown(
+                        [("found from the pixels", AUTO)]
+                        + [(f"{g} (uncropped)" if g == "0,0" else g, g) for g in GRIDS],
+                        value=AUTO,
+                        label="Grid (rows, columns)",
+                        elem_id="restore-grid",
+                    )
                     original = gr.File(
                         label="Original photo (optional: for PSNR / SSIM and the sheet)",
                         file_types=["image"],
@@ -504,7 +520,7 @@ def build_app(workspace: Workspace | None = None):
         )
         restore_btn.click(
             on_restore,
-            [edited, restore_model, original],
+            [edited, restore_model, original, restore_grid],
             [restored, restored_file, sheet, restore_status],
             **heavy,
         )
