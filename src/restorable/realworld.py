@@ -640,8 +640,10 @@ def restore_file(
     """Restore the original from an edited file, whatever happened to it since ``apply``.
 
         file ─► record? ─ yes ─► model named there; PNG pixels ≠ recorded hash ─► warning
-                        └ no ──► identify(pixels) ─► model + phase
-             ─► phase (hash matches: 0, 0; else the most consistent of four) ─► restore
+                        └ no ──► identify(pixels) ─► model
+             ─► grid (``grid=``; hash matches: 0, 0; else phase_search: the most consistent
+                of four on a GRID_CROP square, plus how unedited each restoration looks)
+             ─► restore
 
     ``model`` (a model name) overrides the record and identification (``op=`` is its old,
     deprecated name). A changed PNG issues a
