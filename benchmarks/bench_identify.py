@@ -212,7 +212,7 @@ def _evidence(ev) -> dict:
         quick=table(ev.quick),
         traces=round(ev.traces, 4),
         quality=ev.quality,
-        # significant digits, not decimals: decide reads ln(p / p_none), and p_none is often 1e-6
+        # significant digits, not decimals: decide reads ln(p / p_rival), and p is often 1e-6
         fingerprint={n: float(f"{p:.4g}") for n, p in ev.fingerprint.items()},
     )
 

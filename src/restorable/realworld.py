@@ -200,6 +200,14 @@ def consistency(
 
     Meant for a small crop (one pass, no tiles): a guided model runs its classic operator here.
     """
+    return _consistency_and_restoration(model, img, phase, border)[0]
+
+
+def _consistency_and_restoration(
+    model: RestorableModel, img: np.ndarray, phase: tuple[int, int], border: int = BORDER
+) -> tuple[float, np.ndarray]:
+    """:func:`consistency` and the uint8 restoration it made (cropped back): the grid search
+    reads both, and a restore is not worth making twice."""
     y = as_float_image(img)
     dy, dx = phase
     yp = pad_phase(y, phase)
@@ -207,7 +215,7 @@ def consistency(
     out = model.apply_float(x, model.reference_guide(x))[dy:, dx:]
     b = border if min(y.shape[:2]) > 4 * border else 0
     inner = (slice(b, y.shape[0] - b), slice(b, y.shape[1] - b))
-    return float_psnr(out[inner], y[inner])
+    return float_psnr(out[inner], y[inner]), to_uint8(x[dy:, dx:])
 
 
 def phase_scores(model: RestorableModel, img: np.ndarray) -> dict[tuple[int, int], float]:
@@ -216,7 +224,10 @@ def phase_scores(model: RestorableModel, img: np.ndarray) -> dict[tuple[int, int
 
 
 def grid_prior(
-    model: RestorableModel, img: np.ndarray, prior: float = GRID_PRIOR
+    model: RestorableModel,
+    img: np.ndarray,
+    prior: float = GRID_PRIOR,
+    restored: dict[tuple[int, int], np.ndarray] | None = None,
 ) -> dict[tuple[int, int], float]:
     """Per phase, ``prior`` · ln p(unedited) of ``img`` restored there: the fingerprint
     classifier on the restoration's central ``CROP``-px square (0 where none ships).
@@ -225,14 +236,15 @@ def grid_prior(
     sample it was highest on (0, 1) (40.3 dB against 33.9 on the right grid), where the
     restoration scores 21.1 dB against the original instead of 37.7. A restoration on the
     right grid is close to an unedited photo; on a wrong grid it carries the hidden signal
-    garbled, which the classifier's "none" class reads.
+    garbled, which the classifier's "none" class reads. ``restored``: the four restorations,
+    where the caller has them already.
     """
     terms = dict.fromkeys(PHASES, 0.0)
     if not prior:
         return terms
     for p in PHASES:
-        restored = restore_at_phase(model, img, p, tile=None)
-        unedited = fingerprint.unedited_probability(central_crop(restored, CROP))
+        x = restored[p] if restored else restore_at_phase(model, img, p, tile=None)
+        unedited = fingerprint.unedited_probability(central_crop(x, CROP))
         if unedited is not None:
             terms[p] = prior * float(np.log(max(unedited, 1e-30)))
     return terms
@@ -260,9 +272,10 @@ def phase_search(
     """
     check_image(img)
     square = central_crop(img, crop)
-    consistent = phase_scores(model, square)
+    passes = {p: _consistency_and_restoration(model, square, p) for p in PHASES}
+    consistent = {p: c for p, (c, _) in passes.items()}
     gain = lift(consistent)[0]
-    prior = grid_prior(model, square)
+    prior = grid_prior(model, square, restored={p: x for p, (_, x) in passes.items()})
     scores = {p: consistent[p] + prior[p] for p in PHASES}
     best = max(scores, key=scores.get)
     return (best if scores[best] - scores[(0, 0)] >= tie else (0, 0)), gain
